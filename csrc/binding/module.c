@@ -1,0 +1,511 @@
+/* pydbn._core - the CPython binding of the pydbn C core.
+ *
+ * The only file that includes Python.h and NumPy. It borrows arrays (never copies them),
+ * checks their dtype, shape and flags once, releases the GIL around each core call, lets the
+ * core poll for Ctrl-C, and turns status codes into exceptions. It holds no numerics.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#include <numpy/arrayobject.h>
+
+#include <stdint.h>
+#include <time.h>
+
+#include "pdbn_bench.h"
+#include "pdbn_matrix.h"
+#include "pdbn_rbm.h"
+#include "pdbn_rng.h"
+#include "pdbn_status.h"
+
+/* ------------------------------------------------------------------------------------------ */
+/* Errors, the GIL and Ctrl-C                                                                  */
+
+static PyObject *raise_status(int st, const pdbn_error *err)
+{
+    if (st == PDBN_OK) Py_RETURN_NONE;
+    if (PyErr_Occurred()) return NULL; /* e.g. KeyboardInterrupt raised while polling */
+    const char *msg = err->msg[0] ? err->msg : pdbn_strerror(st);
+    switch (st) {
+    case PDBN_ERR_VALUE: PyErr_SetString(PyExc_ValueError, msg); break;
+    case PDBN_ERR_NOMEM: PyErr_SetString(PyExc_MemoryError, msg); break;
+    case PDBN_ERR_INTERRUPTED: PyErr_SetNone(PyExc_KeyboardInterrupt); break;
+    case PDBN_ERR_NUMERIC: PyErr_SetString(PyExc_FloatingPointError, msg); break;
+    default: PyErr_SetString(PyExc_RuntimeError, msg); break;
+    }
+    return NULL;
+}
+
+typedef struct py_interrupt {
+    PyThreadState *ts;
+    int check;   /* poll signals (only meaningful on the main thread) */
+    double last; /* time of the last poll */
+} py_interrupt;
+
+static double monotonic_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Called by the core with the GIL released: at most every 50 ms, take the GIL back briefly
+ * and run Python's signal handlers; a pending KeyboardInterrupt stops the core. */
+static int py_interrupted(void *arg)
+{
+    py_interrupt *p = arg;
+    if (!p->check) return 0;
+    double now = monotonic_seconds();
+    if (now - p->last < 0.05) return 0;
+    p->last = now;
+    PyEval_RestoreThread(p->ts);
+    int r = PyErr_CheckSignals();
+    p->ts = PyEval_SaveThread();
+    return r != 0;
+}
+
+#define CORE_CALL(pi, ctl, check_signals, st, call)                                           \
+    do {                                                                                      \
+        py_interrupt pi = {NULL, (check_signals), monotonic_seconds()};                        \
+        pdbn_control ctl = {py_interrupted, &pi};                                              \
+        pi.ts = PyEval_SaveThread();                                                           \
+        st = (call);                                                                           \
+        PyEval_RestoreThread(pi.ts);                                                           \
+    } while (0)
+
+/* ------------------------------------------------------------------------------------------ */
+/* Argument converters                                                                          */
+
+static int array_typenum_ok(int t) { return t == NPY_FLOAT32 || t == NPY_FLOAT64; }
+
+/* A float32/float64 C-contiguous, aligned, writeable array with the given number of dims. */
+static int check_param(PyArrayObject *a, int ndim, int typenum, const char *name)
+{
+    if (PyArray_NDIM(a) != ndim || PyArray_TYPE(a) != typenum || !PyArray_IS_C_CONTIGUOUS(a) ||
+        !PyArray_ISALIGNED(a) || !PyArray_ISWRITEABLE(a)) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s must be a writeable, aligned, C-contiguous %d-D array of the model's "
+                     "dtype", name, ndim);
+        return 0;
+    }
+    return 1;
+}
+
+typedef struct rbm_arg {
+    int typenum;
+    pdbn_rbm_f f;
+    pdbn_rbm_d d;
+} rbm_arg;
+
+/* (weights, visible_bias, hidden_bias, visible_kind) -> a model view */
+static int rbm_conv(PyObject *obj, void *out)
+{
+    rbm_arg *m = out;
+    PyArrayObject *w, *vb, *hb;
+    int visible;
+    if (!PyArg_ParseTuple(obj, "O!O!O!i;model must be (W, b, c, visible)", &PyArray_Type, &w,
+                          &PyArray_Type, &vb, &PyArray_Type, &hb, &visible))
+        return 0;
+    int t = PyArray_TYPE(w);
+    if (!array_typenum_ok(t)) {
+        PyErr_SetString(PyExc_ValueError, "model arrays must be float32 or float64");
+        return 0;
+    }
+    if (!check_param(w, 2, t, "components_") || !check_param(vb, 1, t, "intercept_visible_") ||
+        !check_param(hb, 1, t, "intercept_hidden_"))
+        return 0;
+    npy_intp nh = PyArray_DIM(w, 0), nv = PyArray_DIM(w, 1);
+    if (PyArray_DIM(vb, 0) != nv || PyArray_DIM(hb, 0) != nh) {
+        PyErr_SetString(PyExc_ValueError, "bias shapes do not match components_");
+        return 0;
+    }
+    m->typenum = t;
+    m->f.n_visible = m->d.n_visible = (size_t)nv;
+    m->f.n_hidden = m->d.n_hidden = (size_t)nh;
+    m->f.visible = m->d.visible = visible;
+    m->f.weights = PyArray_DATA(w);
+    m->f.visible_bias = PyArray_DATA(vb);
+    m->f.hidden_bias = PyArray_DATA(hb);
+    m->d.weights = PyArray_DATA(w);
+    m->d.visible_bias = PyArray_DATA(vb);
+    m->d.hidden_bias = PyArray_DATA(hb);
+    return 1;
+}
+
+typedef struct source_arg {
+    int typenum;
+    pdbn_source s;
+} source_arg;
+
+/* A 2-D float array with any strides, or ("csr", data, indices, indptr, n_rows, n_cols). */
+static int source_conv(PyObject *obj, void *out)
+{
+    source_arg *a = out;
+    memset(a, 0, sizeof *a);
+    if (PyArray_Check(obj)) {
+        PyArrayObject *x = (PyArrayObject *)obj;
+        int t = PyArray_TYPE(x);
+        if (PyArray_NDIM(x) != 2 || !array_typenum_ok(t) || !PyArray_ISALIGNED(x)) {
+            PyErr_SetString(PyExc_ValueError, "X must be an aligned 2-D float32/float64 array");
+            return 0;
+        }
+        npy_intp item = PyArray_ITEMSIZE(x);
+        npy_intp rs = PyArray_STRIDE(x, 0), cs = PyArray_STRIDE(x, 1);
+        if (rs % item != 0 || cs % item != 0) {
+            PyErr_SetString(PyExc_ValueError, "X has strides that are not whole elements");
+            return 0;
+        }
+        a->typenum = t;
+        a->s.rows = (size_t)PyArray_DIM(x, 0);
+        a->s.cols = (size_t)PyArray_DIM(x, 1);
+        a->s.data = PyArray_DATA(x);
+        a->s.row_stride = rs / item;
+        a->s.col_stride = cs / item;
+        return 1;
+    }
+    const char *tag;
+    PyArrayObject *data, *ind, *ptr;
+    Py_ssize_t rows, cols;
+    if (!PyTuple_Check(obj) ||
+        !PyArg_ParseTuple(obj, "sO!O!O!nn;X must be an array or a CSR tuple", &tag,
+                          &PyArray_Type, &data, &PyArray_Type, &ind, &PyArray_Type, &ptr, &rows,
+                          &cols))
+        return 0;
+    if (strcmp(tag, "csr") != 0 || rows < 0 || cols < 0) {
+        PyErr_SetString(PyExc_ValueError, "unknown sparse format");
+        return 0;
+    }
+    int t = PyArray_TYPE(data), it = PyArray_TYPE(ind);
+    if (!array_typenum_ok(t) || PyArray_NDIM(data) != 1 || !PyArray_IS_C_CONTIGUOUS(data) ||
+        (it != NPY_INT32 && it != NPY_INT64) || PyArray_TYPE(ptr) != it ||
+        PyArray_NDIM(ind) != 1 || PyArray_NDIM(ptr) != 1 || !PyArray_IS_C_CONTIGUOUS(ind) ||
+        !PyArray_IS_C_CONTIGUOUS(ptr) || PyArray_DIM(ptr, 0) != rows + 1 ||
+        PyArray_DIM(ind, 0) != PyArray_DIM(data, 0)) {
+        PyErr_SetString(PyExc_ValueError, "inconsistent CSR arrays");
+        return 0;
+    }
+    a->typenum = t;
+    a->s.rows = (size_t)rows;
+    a->s.cols = (size_t)cols;
+    a->s.sparse = 1;
+    a->s.data = PyArray_DATA(data);
+    a->s.indices = PyArray_DATA(ind);
+    a->s.indptr = PyArray_DATA(ptr);
+    a->s.index64 = it == NPY_INT64;
+    return 1;
+}
+
+/* None, or a writeable C-contiguous array of the given dtype and size (shape-agnostic). */
+static int opt_buffer(PyObject *obj, int typenum, npy_intp size, const char *name, void **out)
+{
+    *out = NULL;
+    if (obj == Py_None) return 1;
+    if (!PyArray_Check(obj) || PyArray_TYPE((PyArrayObject *)obj) != typenum ||
+        !PyArray_IS_C_CONTIGUOUS((PyArrayObject *)obj) ||
+        !PyArray_ISWRITEABLE((PyArrayObject *)obj) ||
+        PyArray_SIZE((PyArrayObject *)obj) != size) {
+        PyErr_Format(PyExc_ValueError, "%s must be a writeable C-contiguous array of %zd "
+                     "elements of the model's dtype", name, (Py_ssize_t)size);
+        return 0;
+    }
+    *out = PyArray_DATA((PyArrayObject *)obj);
+    return 1;
+}
+
+static int same_dtype(const rbm_arg *m, const source_arg *x)
+{
+    if (m->typenum != x->typenum) {
+        PyErr_SetString(PyExc_ValueError, "X must have the model's dtype");
+        return 0;
+    }
+    return 1;
+}
+
+#define DISPATCH(m, fn, ...) ((m).typenum == NPY_FLOAT32 ? fn##_f(&(m).f, __VA_ARGS__) : fn##_d(&(m).d, __VA_ARGS__))
+
+/* ------------------------------------------------------------------------------------------ */
+/* RBM                                                                                          */
+
+static PyObject *py_rbm_epoch(PyObject *self, PyObject *args, PyObject *kw)
+{
+    static char *names[] = {"model", "X", "vel_w", "vel_vb", "vel_hb", "chains", "method", "k",
+                            "batch_size", "learning_rate", "momentum", "weight_decay", "seed",
+                            "epoch", "check_signals", NULL};
+    rbm_arg m;
+    source_arg x;
+    PyObject *ovw, *ovb, *ovh, *och;
+    int method, check;
+    unsigned k;
+    Py_ssize_t bs;
+    double lr, mom, wd;
+    unsigned long seed, epoch;
+    (void)self;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&OOOOiIndddkkp", names, rbm_conv, &m,
+                                     source_conv, &x, &ovw, &ovb, &ovh, &och, &method, &k, &bs,
+                                     &lr, &mom, &wd, &seed, &epoch, &check))
+        return NULL;
+    if (!same_dtype(&m, &x)) return NULL;
+    if (bs < 1) return PyErr_Format(PyExc_ValueError, "batch_size must be positive");
+    npy_intp nv = (npy_intp)m.f.n_visible, nh = (npy_intp)m.f.n_hidden;
+    void *vw, *vvb, *vhb, *ch;
+    if (!opt_buffer(ovw, m.typenum, nh * nv, "vel_w", &vw) ||
+        !opt_buffer(ovb, m.typenum, nv, "vel_vb", &vvb) ||
+        !opt_buffer(ovh, m.typenum, nh, "vel_hb", &vhb) ||
+        !opt_buffer(och, m.typenum, (npy_intp)bs * nh, "chains", &ch))
+        return NULL;
+    pdbn_rbm_train cfg = {method, k, (size_t)bs, lr, mom, wd, (uint32_t)seed, (uint32_t)epoch};
+    pdbn_error err = {0, ""};
+    int st;
+    CORE_CALL(pi, ctl, check, st,
+              DISPATCH(m, pdbn_rbm_epoch, &cfg, &x.s, vw, vvb, vhb, ch, &ctl, &err));
+    return raise_status(st, &err);
+}
+
+/* out must be a C-contiguous writeable array of typenum with rows x cols elements */
+static int check_out(PyArrayObject *out, int typenum, size_t rows, size_t cols)
+{
+    if (PyArray_TYPE(out) != typenum || !PyArray_IS_C_CONTIGUOUS(out) ||
+        !PyArray_ISWRITEABLE(out) || PyArray_SIZE(out) != (npy_intp)(rows * cols)) {
+        PyErr_SetString(PyExc_ValueError, "output array has the wrong dtype, size or layout");
+        return 0;
+    }
+    return 1;
+}
+
+/* transform / reconstruct: (model, X, out, check_signals) */
+static PyObject *rbm_rows_to_rows(PyObject *args, int reconstruct)
+{
+    rbm_arg m;
+    source_arg x;
+    PyArrayObject *out;
+    int check;
+    if (!PyArg_ParseTuple(args, "O&O&O!p", rbm_conv, &m, source_conv, &x, &PyArray_Type, &out,
+                          &check))
+        return NULL;
+    size_t cols = reconstruct ? m.f.n_visible : m.f.n_hidden;
+    if (!same_dtype(&m, &x) || !check_out(out, m.typenum, x.s.rows, cols)) return NULL;
+    void *o = PyArray_DATA(out);
+    pdbn_error err = {0, ""};
+    int st;
+    if (reconstruct)
+        CORE_CALL(pi, ctl, check, st, DISPATCH(m, pdbn_rbm_reconstruct, &x.s, o, &ctl, &err));
+    else
+        CORE_CALL(pi, ctl, check, st, DISPATCH(m, pdbn_rbm_hidden_probs, &x.s, o, &ctl, &err));
+    return raise_status(st, &err);
+}
+
+static PyObject *py_rbm_hidden_probs(PyObject *self, PyObject *args)
+{
+    (void)self;
+    return rbm_rows_to_rows(args, 0);
+}
+
+static PyObject *py_rbm_reconstruct(PyObject *self, PyObject *args)
+{
+    (void)self;
+    return rbm_rows_to_rows(args, 1);
+}
+
+static PyObject *py_rbm_free_energy(PyObject *self, PyObject *args)
+{
+    rbm_arg m;
+    source_arg x;
+    PyArrayObject *out;
+    int check;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O&O&O!p", rbm_conv, &m, source_conv, &x, &PyArray_Type, &out,
+                          &check))
+        return NULL;
+    if (!same_dtype(&m, &x) || !check_out(out, NPY_FLOAT64, x.s.rows, 1)) return NULL;
+    double *o = PyArray_DATA(out);
+    pdbn_error err = {0, ""};
+    int st;
+    CORE_CALL(pi, ctl, check, st, DISPATCH(m, pdbn_rbm_free_energy, &x.s, o, &ctl, &err));
+    return raise_status(st, &err);
+}
+
+static PyObject *py_rbm_pseudo_loglik(PyObject *self, PyObject *args)
+{
+    rbm_arg m;
+    source_arg x;
+    PyArrayObject *flip, *out;
+    int check;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O&O&O!O!p", rbm_conv, &m, source_conv, &x, &PyArray_Type,
+                          &flip, &PyArray_Type, &out, &check))
+        return NULL;
+    if (!same_dtype(&m, &x) || !check_out(out, NPY_FLOAT64, x.s.rows, 1)) return NULL;
+    if (PyArray_TYPE(flip) != NPY_INT64 || !PyArray_IS_C_CONTIGUOUS(flip) ||
+        PyArray_SIZE(flip) != (npy_intp)x.s.rows) {
+        PyErr_SetString(PyExc_ValueError, "flip must be a contiguous int64 array, one per row");
+        return NULL;
+    }
+    const int64_t *f = PyArray_DATA(flip);
+    double *o = PyArray_DATA(out);
+    pdbn_error err = {0, ""};
+    int st;
+    CORE_CALL(pi, ctl, check, st, DISPATCH(m, pdbn_rbm_pseudo_loglik, &x.s, f, o, &ctl, &err));
+    return raise_status(st, &err);
+}
+
+static PyObject *py_rbm_gibbs(PyObject *self, PyObject *args)
+{
+    rbm_arg m;
+    source_arg x;
+    PyArrayObject *out;
+    unsigned long seed, epoch;
+    int check;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O&O&kkO!p", rbm_conv, &m, source_conv, &x, &seed, &epoch,
+                          &PyArray_Type, &out, &check))
+        return NULL;
+    if (!same_dtype(&m, &x) || !check_out(out, m.typenum, x.s.rows, m.f.n_visible)) return NULL;
+    void *o = PyArray_DATA(out);
+    pdbn_error err = {0, ""};
+    int st;
+    CORE_CALL(pi, ctl, check, st,
+              DISPATCH(m, pdbn_rbm_gibbs, &x.s, (uint32_t)seed, (uint32_t)epoch, o, &ctl, &err));
+    return raise_status(st, &err);
+}
+
+static PyObject *py_rbm_sample(PyObject *self, PyObject *args)
+{
+    rbm_arg m;
+    Py_ssize_t n_steps;
+    unsigned long seed, epoch;
+    int means, check;
+    PyArrayObject *out;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O&nkkpO!p", rbm_conv, &m, &n_steps, &seed, &epoch, &means,
+                          &PyArray_Type, &out, &check))
+        return NULL;
+    if (n_steps < 1) return PyErr_Format(PyExc_ValueError, "n_steps must be at least 1");
+    if (PyArray_NDIM(out) != 2 || !check_out(out, m.typenum, (size_t)PyArray_DIM(out, 0),
+                                             m.f.n_visible))
+        return NULL;
+    size_t n = (size_t)PyArray_DIM(out, 0);
+    void *o = PyArray_DATA(out);
+    pdbn_error err = {0, ""};
+    int st;
+    CORE_CALL(pi, ctl, check, st,
+              DISPATCH(m, pdbn_rbm_sample, n, (size_t)n_steps, (uint32_t)seed, (uint32_t)epoch,
+                       means, o, &ctl, &err));
+    return raise_status(st, &err);
+}
+
+static PyObject *py_rbm_log_partition_exact(PyObject *self, PyObject *args)
+{
+    rbm_arg m;
+    unsigned max_units;
+    int check;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O&Ip", rbm_conv, &m, &max_units, &check)) return NULL;
+    double log_z = 0.0;
+    pdbn_error err = {0, ""};
+    int st;
+    CORE_CALL(pi, ctl, check, st,
+              DISPATCH(m, pdbn_rbm_log_partition_exact, max_units, &log_z, &ctl, &err));
+    if (st != PDBN_OK) return raise_status(st, &err);
+    return PyFloat_FromDouble(log_z);
+}
+
+static PyObject *py_rbm_log_partition_ais(PyObject *self, PyObject *args)
+{
+    rbm_arg m;
+    PyArrayObject *base, *logw;
+    Py_ssize_t n_betas;
+    unsigned long seed, epoch;
+    int check;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O&O!nkkO!p", rbm_conv, &m, &PyArray_Type, &base, &n_betas,
+                          &seed, &epoch, &PyArray_Type, &logw, &check))
+        return NULL;
+    if (!check_out(base, m.typenum, m.f.n_visible, 1)) return NULL;
+    if (PyArray_NDIM(logw) != 1 || !check_out(logw, NPY_FLOAT64, (size_t)PyArray_DIM(logw, 0), 1))
+        return NULL;
+    if (n_betas < 2) return PyErr_Format(PyExc_ValueError, "n_betas must be at least 2");
+    size_t n_chains = (size_t)PyArray_DIM(logw, 0);
+    const void *bb = PyArray_DATA(base);
+    double *lw = PyArray_DATA(logw), log_z = 0.0, se = 0.0;
+    pdbn_error err = {0, ""};
+    int st;
+    CORE_CALL(pi, ctl, check, st,
+              DISPATCH(m, pdbn_rbm_log_partition_ais, bb, n_chains, (size_t)n_betas,
+                       (uint32_t)seed, (uint32_t)epoch, &log_z, &se, lw, &ctl, &err));
+    if (st != PDBN_OK) return raise_status(st, &err);
+    return Py_BuildValue("dd", log_z, se);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Core utilities exposed for tests and benchmarks                                             */
+
+static PyObject *py_random_words(PyObject *self, PyObject *args)
+{
+    unsigned long seed, purpose, step, epoch, batch, row;
+    Py_ssize_t n;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "kkkkkkn", &seed, &purpose, &step, &epoch, &batch, &row, &n))
+        return NULL;
+    if (n < 0) return PyErr_Format(PyExc_ValueError, "n must be non-negative");
+    npy_intp dims[1] = {n};
+    PyObject *out = PyArray_SimpleNew(1, dims, NPY_UINT32);
+    if (out == NULL) return NULL;
+    pdbn_stream s = pdbn_stream_at((uint32_t)seed, (uint32_t)purpose, (uint32_t)step,
+                                   (uint32_t)epoch, (uint32_t)batch);
+    pdbn_random_words(&s, (uint32_t)row, (size_t)n, PyArray_DATA((PyArrayObject *)out));
+    return out;
+}
+
+static PyObject *py_gemm_bound_epoch(PyObject *self, PyObject *args)
+{
+    Py_ssize_t n_rows, nv, nh, bs;
+    int dbl;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "nnnnp", &n_rows, &nv, &nh, &bs, &dbl)) return NULL;
+    if (n_rows < 1 || nv < 1 || nh < 1 || bs < 1)
+        return PyErr_Format(PyExc_ValueError, "all sizes must be positive");
+    double secs = 0.0;
+    pdbn_error err = {0, ""};
+    int st;
+    Py_BEGIN_ALLOW_THREADS
+    st = pdbn_bench_gemm_epoch((size_t)n_rows, (size_t)nv, (size_t)nh, (size_t)bs, dbl, &secs,
+                               &err);
+    Py_END_ALLOW_THREADS
+    if (st != PDBN_OK) return raise_status(st, &err);
+    return PyFloat_FromDouble(secs);
+}
+
+static PyMethodDef methods[] = {
+    {"rbm_epoch", (PyCFunction)(void (*)(void))py_rbm_epoch, METH_VARARGS | METH_KEYWORDS,
+     "One CD-k / PCD-k pass over X, updating the model in place."},
+    {"rbm_hidden_probs", py_rbm_hidden_probs, METH_VARARGS, "p(h = 1 | v) into out."},
+    {"rbm_reconstruct", py_rbm_reconstruct, METH_VARARGS, "Mean-field reconstruction into out."},
+    {"rbm_free_energy", py_rbm_free_energy, METH_VARARGS, "Free energy per row into out."},
+    {"rbm_pseudo_loglik", py_rbm_pseudo_loglik, METH_VARARGS, "Pseudo-log-likelihood per row."},
+    {"rbm_gibbs", py_rbm_gibbs, METH_VARARGS, "One Gibbs step per row into out."},
+    {"rbm_sample", py_rbm_sample, METH_VARARGS, "Free-running Gibbs chains into out."},
+    {"rbm_log_partition_exact", py_rbm_log_partition_exact, METH_VARARGS, "Exact log Z."},
+    {"rbm_log_partition_ais", py_rbm_log_partition_ais, METH_VARARGS, "AIS estimate of log Z."},
+    {"random_words", py_random_words, METH_VARARGS, "Philox words of one stream row."},
+    {"gemm_bound_epoch", py_gemm_bound_epoch, METH_VARARGS,
+     "Seconds taken by an RBM epoch's five GEMMs alone."},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_core",
+                                    "The C core of pydbn (private).", -1, methods,
+                                    NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__core(void)
+{
+    import_array();
+    PyObject *mod = PyModule_Create(&module);
+    if (mod == NULL) return NULL;
+    if (PyModule_AddIntConstant(mod, "VISIBLE_BERNOULLI", PDBN_VISIBLE_BERNOULLI) < 0 ||
+        PyModule_AddIntConstant(mod, "VISIBLE_GAUSSIAN", PDBN_VISIBLE_GAUSSIAN) < 0 ||
+        PyModule_AddIntConstant(mod, "METHOD_PCD", PDBN_RBM_PCD) < 0 ||
+        PyModule_AddIntConstant(mod, "METHOD_CD", PDBN_RBM_CD) < 0) {
+        Py_DECREF(mod);
+        return NULL;
+    }
+    return mod;
+}

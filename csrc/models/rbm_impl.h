@@ -1,0 +1,687 @@
+/* Type-generic RBM algorithms; instantiated by rbm.c through pdbn_tmpl.h.
+ * Notation follows the lecture notes (text 002) and the survey (text 004): v visible,
+ * h hidden, b = visible_bias, c = hidden_bias, W = weights (n_hidden x n_visible). */
+
+static int PDBN_FN(rbm_check)(const PDBN_FN(pdbn_rbm) *m, pdbn_error *err)
+{
+    PDBN_RETURN_IF(m == NULL || m->weights == NULL || m->visible_bias == NULL ||
+                       m->hidden_bias == NULL,
+                   err, PDBN_ERR_VALUE, "RBM parameters are missing");
+    PDBN_RETURN_IF(m->n_visible == 0 || m->n_hidden == 0, err, PDBN_ERR_VALUE,
+                   "RBM layers must have at least one unit");
+    PDBN_RETURN_IF(m->n_visible > INT32_MAX || m->n_hidden > INT32_MAX, err, PDBN_ERR_VALUE,
+                   "RBM layers are too large for BLAS");
+    PDBN_RETURN_IF(m->visible != PDBN_VISIBLE_BERNOULLI && m->visible != PDBN_VISIBLE_GAUSSIAN,
+                   err, PDBN_ERR_VALUE, "unknown visible unit type %d", m->visible);
+    return PDBN_OK;
+}
+
+static int PDBN_FN(rbm_check_data)(const PDBN_FN(pdbn_rbm) *m, const pdbn_source *data,
+                                   pdbn_error *err)
+{
+    PDBN_FORWARD(PDBN_FN(rbm_check)(m, err));
+    PDBN_FORWARD(pdbn_source_check(data, err));
+    PDBN_RETURN_IF(data->cols != m->n_visible, err, PDBN_ERR_VALUE,
+                   "data has %zu features, the model %zu", data->cols, m->n_visible);
+    return PDBN_OK;
+}
+
+/* h (rows x nh) = v W^T: hidden pre-activations without bias. */
+static void PDBN_FN(rbm_hidden_pre)(const PDBN_FN(pdbn_rbm) *m, const real *v, size_t ldv,
+                                    size_t rows, real *h)
+{
+    PDBN_FN(pdbn_gemm)(0, 1, rows, m->n_hidden, m->n_visible, (real)1, v, ldv, m->weights,
+                       m->n_visible, (real)0, h, m->n_hidden);
+}
+
+/* v (rows x nv) = h W: visible pre-activations without bias. */
+static void PDBN_FN(rbm_visible_pre)(const PDBN_FN(pdbn_rbm) *m, const real *h, size_t rows,
+                                     real *v)
+{
+    PDBN_FN(pdbn_gemm)(0, 0, rows, m->n_visible, m->n_hidden, (real)1, h, m->n_hidden,
+                       m->weights, m->n_visible, (real)0, v, m->n_visible);
+}
+
+/* In place: pre-activations (bias not yet added) -> samples of p(v | h) (Eq. 18 of 004, or
+ * N(b + W'h, I)). Row r uses stream row row0 + r. */
+static void PDBN_FN(rbm_sample_visible)(const PDBN_FN(pdbn_rbm) *m, const pdbn_stream *s,
+                                        size_t rows, real *v, uint32_t *words)
+{
+    const size_t nv = m->n_visible;
+    for (size_t r = 0; r < rows; r++) {
+        real *vr = v + r * nv;
+        if (m->visible == PDBN_VISIBLE_GAUSSIAN) {
+            PDBN_FN(pdbn_add_bias_rows)(1, nv, vr, nv, m->visible_bias);
+            pdbn_random_words(s, (uint32_t)r, 2 * nv, words);
+            PDBN_FN(pdbn_gaussian)(nv, vr, words, vr);
+        } else {
+            PDBN_FN(pdbn_sigmoid_rows)(1, nv, vr, nv, m->visible_bias, (real)1);
+            pdbn_random_words(s, (uint32_t)r, nv, words);
+            PDBN_FN(pdbn_bernoulli)(nv, vr, words, vr);
+        }
+    }
+}
+
+/* In place: pre-activations -> E[v | h]. */
+static void PDBN_FN(rbm_visible_mean)(const PDBN_FN(pdbn_rbm) *m, size_t rows, real *v)
+{
+    if (m->visible == PDBN_VISIBLE_GAUSSIAN)
+        PDBN_FN(pdbn_add_bias_rows)(rows, m->n_visible, v, m->n_visible, m->visible_bias);
+    else
+        PDBN_FN(pdbn_sigmoid_rows)(rows, m->n_visible, v, m->n_visible, m->visible_bias, (real)1);
+}
+
+/* out (rows x nh, ld nh) = Bernoulli samples of the probabilities p (ld nh). */
+static void PDBN_FN(rbm_sample_hidden)(size_t nh, const pdbn_stream *s, size_t rows,
+                                       const real *p, real *out, uint32_t *words)
+{
+    for (size_t r = 0; r < rows; r++) {
+        pdbn_random_words(s, (uint32_t)r, nh, words);
+        PDBN_FN(pdbn_bernoulli)(nh, p + r * nh, words, out + r * nh);
+    }
+}
+
+static int PDBN_FN(rbm_all_finite)(size_t n, const real *x)
+{
+    int ok = 1;
+    for (size_t i = 0; i < n; i++) ok &= isfinite(x[i]) ? 1 : 0;
+    return ok;
+}
+
+/* The parameter update from the statistics of one minibatch. vb holds b data rows then P
+ * negative visible rows; hb the matching hidden probabilities (overwritten: scaled by 1/b
+ * and -1/P). The ascent direction is <v h>_data - <v h>_model (text 002, "Log-Likelihood
+ * Gradient"); one GEMM over the stacked rows forms both terms. */
+static void PDBN_FN(rbm_update)(const PDBN_FN(pdbn_rbm) *m, const pdbn_rbm_train *cfg, real *vb,
+                                real *hb, size_t b, size_t P, real *gvb, real *ghb, real *vel_w,
+                                real *vel_vb, real *vel_hb)
+{
+    const size_t nv = m->n_visible, nh = m->n_hidden, rows = b + P;
+    const real pos = (real)1 / (real)b, neg = -(real)1 / (real)P;
+    for (size_t i = 0; i < nv; i++) gvb[i] = 0;
+    for (size_t j = 0; j < nh; j++) ghb[j] = 0;
+    for (size_t r = 0; r < rows; r++) {
+        const real s = r < b ? pos : neg;
+        real *hr = hb + r * nh;
+        const real *vr = vb + r * nv;
+        for (size_t j = 0; j < nh; j++) {
+            hr[j] *= s;
+            ghb[j] += hr[j];
+        }
+        for (size_t i = 0; i < nv; i++) gvb[i] += s * vr[i];
+    }
+    const double lr = cfg->learning_rate;
+    if (cfg->momentum == 0.0) {
+        /* W <- (1 - lr wd) W + lr (h_data' v_data / b - h_model' v_model / P) */
+        PDBN_FN(pdbn_gemm)(1, 0, nh, nv, rows, (real)lr, hb, nh, vb, nv,
+                           (real)(1.0 - lr * cfg->weight_decay), m->weights, nv);
+        PDBN_FN(pdbn_sgd_step)(nv, m->visible_bias, gvb, NULL, lr, 0.0, 0.0);
+        PDBN_FN(pdbn_sgd_step)(nh, m->hidden_bias, ghb, NULL, lr, 0.0, 0.0);
+        return;
+    }
+    /* velocity <- momentum velocity + lr (direction - wd W); W <- W + velocity, as
+     * pdbn_sgd_step does, with the direction's GEMM accumulated straight into the velocity. */
+    const size_t nw = nh * nv;
+    const real mu = (real)cfg->momentum, decay = (real)(lr * cfg->weight_decay);
+    real *w = m->weights;
+    for (size_t i = 0; i < nw; i++) vel_w[i] = mu * vel_w[i] - decay * w[i];
+    PDBN_FN(pdbn_gemm)(1, 0, nh, nv, rows, (real)lr, hb, nh, vb, nv, (real)1, vel_w, nv);
+    for (size_t i = 0; i < nw; i++) w[i] += vel_w[i];
+    PDBN_FN(pdbn_sgd_step)(nv, m->visible_bias, gvb, vel_vb, lr, cfg->momentum, 0.0);
+    PDBN_FN(pdbn_sgd_step)(nh, m->hidden_bias, ghb, vel_hb, lr, cfg->momentum, 0.0);
+}
+
+int PDBN_FN(pdbn_rbm_epoch)(const PDBN_FN(pdbn_rbm) *m, const pdbn_rbm_train *cfg,
+                            const pdbn_source *data, real *vel_w, real *vel_vb, real *vel_hb,
+                            real *chains, const pdbn_control *ctl, pdbn_error *err)
+{
+    PDBN_FORWARD(PDBN_FN(rbm_check_data)(m, data, err));
+    PDBN_RETURN_IF(cfg->k < 1, err, PDBN_ERR_VALUE, "k must be at least 1");
+    PDBN_RETURN_IF(cfg->batch_size < 1 || cfg->batch_size > INT32_MAX / 2, err, PDBN_ERR_VALUE,
+                   "batch_size must be in [1, 2^30)");
+    PDBN_RETURN_IF(!(cfg->learning_rate > 0.0) || !isfinite(cfg->learning_rate), err,
+                   PDBN_ERR_VALUE, "learning_rate must be positive and finite");
+    PDBN_RETURN_IF(!(cfg->momentum >= 0.0 && cfg->momentum < 1.0), err, PDBN_ERR_VALUE,
+                   "momentum must be in [0, 1)");
+    PDBN_RETURN_IF(!(cfg->weight_decay >= 0.0) || !isfinite(cfg->weight_decay), err,
+                   PDBN_ERR_VALUE, "weight_decay must be non-negative");
+    PDBN_RETURN_IF(cfg->method != PDBN_RBM_PCD && cfg->method != PDBN_RBM_CD, err,
+                   PDBN_ERR_VALUE, "unknown training method %d", cfg->method);
+    PDBN_RETURN_IF(cfg->method == PDBN_RBM_PCD && chains == NULL, err, PDBN_ERR_VALUE,
+                   "PCD needs the persistent chains");
+    PDBN_RETURN_IF(cfg->momentum > 0.0 && (vel_w == NULL || vel_vb == NULL || vel_hb == NULL),
+                   err, PDBN_ERR_VALUE, "momentum needs the velocity arrays");
+    const size_t n = data->rows, nv = m->n_visible, nh = m->n_hidden;
+    if (n == 0) return PDBN_OK;
+    const int pcd = cfg->method == PDBN_RBM_PCD;
+    const size_t n_batches = (n + cfg->batch_size - 1) / cfg->batch_size;
+    const size_t bmax = (n + n_batches - 1) / n_batches;  /* even slices: sizes differ by <= 1 */
+    const size_t pmax = pcd ? cfg->batch_size : bmax;
+    const size_t nw = nh * nv;
+    const int mom = cfg->momentum > 0.0;
+    const size_t n_snap = nw + nv + nh + (mom ? nw + nv + nh : 0) + (pcd ? pmax * nh : 0);
+    const size_t n_words = 2 * (nv > nh ? nv : nh);
+
+    size_t need = 0;
+    pdbn_ws_add(&need, pdbn_ws_piece(n, sizeof(int64_t)));
+    pdbn_ws_add(&need, pdbn_ws_piece(4096, sizeof(uint32_t)));
+    pdbn_ws_add(&need, pdbn_ws_piece(n_words, sizeof(uint32_t)));
+    pdbn_ws_add(&need, pdbn_ws_piece((bmax + pmax) * nv, sizeof(real)));
+    pdbn_ws_add(&need, pdbn_ws_piece((bmax + pmax) * nh, sizeof(real)));
+    pdbn_ws_add(&need, pdbn_ws_piece(pcd ? 0 : bmax * nh, sizeof(real)));
+    pdbn_ws_add(&need, pdbn_ws_piece(nv + nh, sizeof(real)));
+    pdbn_ws_add(&need, pdbn_ws_piece(n_snap, sizeof(real)));
+    pdbn_ws ws;
+    PDBN_FORWARD(pdbn_ws_alloc(&ws, need, err));
+    int64_t *perm = pdbn_ws_take(&ws, n, sizeof(int64_t));
+    uint32_t *pwords = pdbn_ws_take(&ws, 4096, sizeof(uint32_t));
+    uint32_t *words = pdbn_ws_take(&ws, n_words, sizeof(uint32_t));
+    real *vb = pdbn_ws_take(&ws, (bmax + pmax) * nv, sizeof(real));
+    real *hb = pdbn_ws_take(&ws, (bmax + pmax) * nh, sizeof(real));
+    real *hs = pcd ? NULL : pdbn_ws_take(&ws, bmax * nh, sizeof(real));
+    real *gvb = pdbn_ws_take(&ws, nv + nh, sizeof(real));
+    real *ghb = gvb + nv;
+    real *snap = pdbn_ws_take(&ws, n_snap, sizeof(real));
+
+    /* Snapshot every array the epoch writes, to restore on interrupt or divergence. */
+    real *arrays[8];
+    size_t sizes[8], n_arrays = 0;
+    arrays[n_arrays] = m->weights; sizes[n_arrays++] = nw;
+    arrays[n_arrays] = m->visible_bias; sizes[n_arrays++] = nv;
+    arrays[n_arrays] = m->hidden_bias; sizes[n_arrays++] = nh;
+    if (mom) {
+        arrays[n_arrays] = vel_w; sizes[n_arrays++] = nw;
+        arrays[n_arrays] = vel_vb; sizes[n_arrays++] = nv;
+        arrays[n_arrays] = vel_hb; sizes[n_arrays++] = nh;
+    }
+    if (pcd) {
+        arrays[n_arrays] = chains; sizes[n_arrays++] = pmax * nh;
+    }
+    for (size_t a = 0, at = 0; a < n_arrays; at += sizes[a], a++)
+        memcpy(snap + at, arrays[a], sizes[a] * sizeof(real));
+
+    pdbn_stream shuffle = pdbn_stream_at(cfg->seed, PDBN_RNG_SHUFFLE, 0, cfg->epoch, 0);
+    pdbn_permutation(&shuffle, n, perm, pwords);
+
+    int st = PDBN_OK;
+    for (size_t bi = 0; bi < n_batches; bi++) {
+        const size_t lo = bi * n / n_batches, hi = (bi + 1) * n / n_batches, b = hi - lo;
+        const uint32_t batch = (uint32_t)bi;
+        PDBN_FN(pdbn_source_gather)(data, perm, lo, b, vb, nv);
+        size_t P;
+        if (pcd) {
+            /* PCD-k (Tieleman 2008; text 002 "SML"): the negative phase continues the
+             * persistent chains; their last visible states join the data rows so one GEMM
+             * gives both phases' hidden probabilities. */
+            P = pmax;
+            real *negv = vb + b * nv, *negh = hb + b * nh;
+            for (unsigned s = 1; s <= cfg->k; s++) {
+                pdbn_stream sv = pdbn_stream_at(cfg->seed, PDBN_RNG_VISIBLE, s - 1, cfg->epoch, batch);
+                PDBN_FN(rbm_visible_pre)(m, chains, P, negv);
+                PDBN_FN(rbm_sample_visible)(m, &sv, P, negv, words);
+                if (s < cfg->k) {
+                    pdbn_stream sh = pdbn_stream_at(cfg->seed, PDBN_RNG_HIDDEN, s - 1, cfg->epoch, batch);
+                    PDBN_FN(rbm_hidden_pre)(m, negv, nv, P, negh);
+                    PDBN_FN(pdbn_sigmoid_rows)(P, nh, negh, nh, m->hidden_bias, (real)1);
+                    PDBN_FN(rbm_sample_hidden)(nh, &sh, P, negh, chains, words);
+                }
+            }
+            PDBN_FN(rbm_hidden_pre)(m, vb, nv, b + P, hb);
+            PDBN_FN(pdbn_sigmoid_rows)(b + P, nh, hb, nh, m->hidden_bias, (real)1);
+            pdbn_stream sh = pdbn_stream_at(cfg->seed, PDBN_RNG_HIDDEN, cfg->k - 1, cfg->epoch, batch);
+            PDBN_FN(rbm_sample_hidden)(nh, &sh, P, negh, chains, words);
+        } else {
+            /* CD-k (Algorithm 18.2 of text 002): chains start at the data. */
+            P = b;
+            real *negv = vb + b * nv, *negh = hb + b * nh;
+            PDBN_FN(rbm_hidden_pre)(m, vb, nv, b, hb);
+            PDBN_FN(pdbn_sigmoid_rows)(b, nh, hb, nh, m->hidden_bias, (real)1);
+            pdbn_stream sh0 = pdbn_stream_at(cfg->seed, PDBN_RNG_HIDDEN, 0, cfg->epoch, batch);
+            PDBN_FN(rbm_sample_hidden)(nh, &sh0, b, hb, hs, words);
+            for (unsigned s = 1; s <= cfg->k; s++) {
+                pdbn_stream sv = pdbn_stream_at(cfg->seed, PDBN_RNG_VISIBLE, s - 1, cfg->epoch, batch);
+                PDBN_FN(rbm_visible_pre)(m, hs, b, negv);
+                PDBN_FN(rbm_sample_visible)(m, &sv, b, negv, words);
+                PDBN_FN(rbm_hidden_pre)(m, negv, nv, b, negh);
+                PDBN_FN(pdbn_sigmoid_rows)(b, nh, negh, nh, m->hidden_bias, (real)1);
+                if (s < cfg->k) {
+                    pdbn_stream sh = pdbn_stream_at(cfg->seed, PDBN_RNG_HIDDEN, s, cfg->epoch, batch);
+                    PDBN_FN(rbm_sample_hidden)(nh, &sh, b, negh, hs, words);
+                }
+            }
+        }
+        PDBN_FN(rbm_update)(m, cfg, vb, hb, b, P, gvb, ghb, vel_w, vel_vb, vel_hb);
+        st = pdbn_poll(ctl, err);
+        if (st != PDBN_OK) break;
+    }
+    if (st == PDBN_OK && !(PDBN_FN(rbm_all_finite)(nw, m->weights) &&
+                           PDBN_FN(rbm_all_finite)(nv, m->visible_bias) &&
+                           PDBN_FN(rbm_all_finite)(nh, m->hidden_bias)))
+        st = pdbn_fail(err, PDBN_ERR_NUMERIC,
+                       "training diverged (non-finite parameters); the model was restored to "
+                       "its state before this epoch: lower learning_rate");
+    if (st != PDBN_OK) {
+        for (size_t a = 0, at = 0; a < n_arrays; at += sizes[a], a++)
+            memcpy(arrays[a], snap + at, sizes[a] * sizeof(real));
+    }
+    pdbn_ws_free(&ws);
+    return st;
+}
+
+int PDBN_FN(pdbn_rbm_hidden_probs)(const PDBN_FN(pdbn_rbm) *m, const pdbn_source *data,
+                                   real *out, const pdbn_control *ctl, pdbn_error *err)
+{
+    PDBN_FORWARD(PDBN_FN(rbm_check_data)(m, data, err));
+    const size_t nv = m->n_visible, nh = m->n_hidden;
+    pdbn_ws ws;
+    PDBN_FORWARD(pdbn_ws_alloc(&ws, pdbn_ws_piece(PDBN_RBM_CHUNK * nv, sizeof(real)), err));
+    real *scratch = pdbn_ws_take(&ws, PDBN_RBM_CHUNK * nv, sizeof(real));
+    int st = PDBN_OK;
+    for (size_t r0 = 0; r0 < data->rows && st == PDBN_OK; r0 += PDBN_RBM_CHUNK) {
+        size_t rows = data->rows - r0 < PDBN_RBM_CHUNK ? data->rows - r0 : PDBN_RBM_CHUNK, ld;
+        const real *v = PDBN_FN(pdbn_source_block)(data, r0, rows, scratch, &ld);
+        PDBN_FN(rbm_hidden_pre)(m, v, ld, rows, out + r0 * nh);
+        /* Eq. 16 of text 004: p(h_j = 1 | v) = sigmoid(c_j + v' W_{:,j}) */
+        PDBN_FN(pdbn_sigmoid_rows)(rows, nh, out + r0 * nh, nh, m->hidden_bias, (real)1);
+        st = pdbn_poll(ctl, err);
+    }
+    pdbn_ws_free(&ws);
+    return st;
+}
+
+int PDBN_FN(pdbn_rbm_reconstruct)(const PDBN_FN(pdbn_rbm) *m, const pdbn_source *data, real *out,
+                                  const pdbn_control *ctl, pdbn_error *err)
+{
+    PDBN_FORWARD(PDBN_FN(rbm_check_data)(m, data, err));
+    const size_t nv = m->n_visible, nh = m->n_hidden;
+    size_t need = 0;
+    pdbn_ws_add(&need, pdbn_ws_piece(PDBN_RBM_CHUNK * nv, sizeof(real)));
+    pdbn_ws_add(&need, pdbn_ws_piece(PDBN_RBM_CHUNK * nh, sizeof(real)));
+    pdbn_ws ws;
+    PDBN_FORWARD(pdbn_ws_alloc(&ws, need, err));
+    real *scratch = pdbn_ws_take(&ws, PDBN_RBM_CHUNK * nv, sizeof(real));
+    real *h = pdbn_ws_take(&ws, PDBN_RBM_CHUNK * nh, sizeof(real));
+    int st = PDBN_OK;
+    for (size_t r0 = 0; r0 < data->rows && st == PDBN_OK; r0 += PDBN_RBM_CHUNK) {
+        size_t rows = data->rows - r0 < PDBN_RBM_CHUNK ? data->rows - r0 : PDBN_RBM_CHUNK, ld;
+        const real *v = PDBN_FN(pdbn_source_block)(data, r0, rows, scratch, &ld);
+        PDBN_FN(rbm_hidden_pre)(m, v, ld, rows, h);
+        PDBN_FN(pdbn_sigmoid_rows)(rows, nh, h, nh, m->hidden_bias, (real)1);
+        PDBN_FN(rbm_visible_pre)(m, h, rows, out + r0 * nv);
+        PDBN_FN(rbm_visible_mean)(m, rows, out + r0 * nv);
+        st = pdbn_poll(ctl, err);
+    }
+    pdbn_ws_free(&ws);
+    return st;
+}
+
+int PDBN_FN(pdbn_rbm_free_energy)(const PDBN_FN(pdbn_rbm) *m, const pdbn_source *data,
+                                  double *out, const pdbn_control *ctl, pdbn_error *err)
+{
+    PDBN_FORWARD(PDBN_FN(rbm_check_data)(m, data, err));
+    const size_t nv = m->n_visible, nh = m->n_hidden;
+    size_t need = 0;
+    pdbn_ws_add(&need, pdbn_ws_piece(PDBN_RBM_CHUNK * nv, sizeof(real)));
+    pdbn_ws_add(&need, pdbn_ws_piece(PDBN_RBM_CHUNK * nh, sizeof(real)));
+    pdbn_ws ws;
+    PDBN_FORWARD(pdbn_ws_alloc(&ws, need, err));
+    real *scratch = pdbn_ws_take(&ws, PDBN_RBM_CHUNK * nv, sizeof(real));
+    real *h = pdbn_ws_take(&ws, PDBN_RBM_CHUNK * nh, sizeof(real));
+    const real *b = m->visible_bias;
+    int st = PDBN_OK;
+    for (size_t r0 = 0; r0 < data->rows && st == PDBN_OK; r0 += PDBN_RBM_CHUNK) {
+        size_t rows = data->rows - r0 < PDBN_RBM_CHUNK ? data->rows - r0 : PDBN_RBM_CHUNK, ld;
+        const real *v = PDBN_FN(pdbn_source_block)(data, r0, rows, scratch, &ld);
+        PDBN_FN(rbm_hidden_pre)(m, v, ld, rows, h);
+        for (size_t r = 0; r < rows; r++) {
+            const real *vr = v + r * ld;
+            double vis = 0.0;
+            if (m->visible == PDBN_VISIBLE_GAUSSIAN) {
+                for (size_t i = 0; i < nv; i++) {
+                    double d = (double)vr[i] - (double)b[i];
+                    vis += 0.5 * d * d;
+                }
+            } else {
+                for (size_t i = 0; i < nv; i++) vis -= (double)b[i] * (double)vr[i];
+            }
+            out[r0 + r] = vis - PDBN_FN(pdbn_softplus_sum)(nh, h + r * nh, m->hidden_bias, 1.0);
+        }
+        st = pdbn_poll(ctl, err);
+    }
+    pdbn_ws_free(&ws);
+    return st;
+}
+
+int PDBN_FN(pdbn_rbm_pseudo_loglik)(const PDBN_FN(pdbn_rbm) *m, const pdbn_source *data,
+                                    const int64_t *flip, double *out, const pdbn_control *ctl,
+                                    pdbn_error *err)
+{
+    PDBN_FORWARD(PDBN_FN(rbm_check_data)(m, data, err));
+    const size_t nv = m->n_visible, nh = m->n_hidden;
+    for (size_t r = 0; r < data->rows; r++)
+        PDBN_RETURN_IF(flip[r] < 0 || (uint64_t)flip[r] >= nv, err, PDBN_ERR_VALUE,
+                       "flip index %lld out of range", (long long)flip[r]);
+    size_t need = 0;
+    pdbn_ws_add(&need, pdbn_ws_piece(PDBN_RBM_CHUNK * nv, sizeof(real)));
+    pdbn_ws_add(&need, pdbn_ws_piece(PDBN_RBM_CHUNK * nh, sizeof(real)));
+    pdbn_ws_add(&need, pdbn_ws_piece(nv * nh, sizeof(real)));
+    pdbn_ws_add(&need, pdbn_ws_piece(nh, sizeof(real)));
+    pdbn_ws ws;
+    PDBN_FORWARD(pdbn_ws_alloc(&ws, need, err));
+    real *scratch = pdbn_ws_take(&ws, PDBN_RBM_CHUNK * nv, sizeof(real));
+    real *h = pdbn_ws_take(&ws, PDBN_RBM_CHUNK * nh, sizeof(real));
+    real *wt = pdbn_ws_take(&ws, nv * nh, sizeof(real));
+    real *hf = pdbn_ws_take(&ws, nh, sizeof(real));
+    /* W' so that the column of one visible unit is contiguous */
+    for (size_t j = 0; j < nh; j++)
+        for (size_t i = 0; i < nv; i++) wt[i * nh + j] = m->weights[j * nv + i];
+    int st = PDBN_OK;
+    for (size_t r0 = 0; r0 < data->rows && st == PDBN_OK; r0 += PDBN_RBM_CHUNK) {
+        size_t rows = data->rows - r0 < PDBN_RBM_CHUNK ? data->rows - r0 : PDBN_RBM_CHUNK, ld;
+        const real *v = PDBN_FN(pdbn_source_block)(data, r0, rows, scratch, &ld);
+        PDBN_FN(rbm_hidden_pre)(m, v, ld, rows, h);
+        PDBN_FN(pdbn_add_bias_rows)(rows, nh, h, nh, m->hidden_bias);
+        for (size_t r = 0; r < rows; r++) {
+            const size_t i = (size_t)flip[r0 + r];
+            const real *hr = h + r * nh, *wi = wt + i * nh;
+            /* v'_i = 1 - v_i: the flipped row's pre-activations are one row update away,
+             * no second GEMM. F(v) - F(v') = b_i d + sum softplus(h') - sum softplus(h). */
+            const real d = (real)1 - (real)2 * v[r * ld + i];
+            for (size_t j = 0; j < nh; j++) hf[j] = hr[j] + d * wi[j];
+            double diff = (double)m->visible_bias[i] * (double)d +
+                          PDBN_FN(pdbn_softplus_sum)(nh, hf, NULL, 1.0) -
+                          PDBN_FN(pdbn_softplus_sum)(nh, hr, NULL, 1.0);
+            out[r0 + r] = -(double)nv * pdbn_softplus_scalar(diff);
+        }
+        st = pdbn_poll(ctl, err);
+    }
+    pdbn_ws_free(&ws);
+    return st;
+}
+
+int PDBN_FN(pdbn_rbm_gibbs)(const PDBN_FN(pdbn_rbm) *m, const pdbn_source *data, uint32_t seed,
+                            uint32_t epoch, real *out, const pdbn_control *ctl, pdbn_error *err)
+{
+    PDBN_FORWARD(PDBN_FN(rbm_check_data)(m, data, err));
+    const size_t nv = m->n_visible, nh = m->n_hidden;
+    const size_t n_words = 2 * (nv > nh ? nv : nh);
+    size_t need = 0;
+    pdbn_ws_add(&need, pdbn_ws_piece(PDBN_RBM_CHUNK * nv, sizeof(real)));
+    pdbn_ws_add(&need, pdbn_ws_piece(PDBN_RBM_CHUNK * nh, sizeof(real)));
+    pdbn_ws_add(&need, pdbn_ws_piece(n_words, sizeof(uint32_t)));
+    pdbn_ws ws;
+    PDBN_FORWARD(pdbn_ws_alloc(&ws, need, err));
+    real *scratch = pdbn_ws_take(&ws, PDBN_RBM_CHUNK * nv, sizeof(real));
+    real *h = pdbn_ws_take(&ws, PDBN_RBM_CHUNK * nh, sizeof(real));
+    uint32_t *words = pdbn_ws_take(&ws, n_words, sizeof(uint32_t));
+    int st = PDBN_OK;
+    for (size_t r0 = 0; r0 < data->rows && st == PDBN_OK; r0 += PDBN_RBM_CHUNK) {
+        size_t rows = data->rows - r0 < PDBN_RBM_CHUNK ? data->rows - r0 : PDBN_RBM_CHUNK, ld;
+        const uint32_t chunk = (uint32_t)(r0 / PDBN_RBM_CHUNK);
+        pdbn_stream sh = pdbn_stream_at(seed, PDBN_RNG_HIDDEN, 0, epoch, chunk);
+        pdbn_stream sv = pdbn_stream_at(seed, PDBN_RNG_VISIBLE, 0, epoch, chunk);
+        const real *v = PDBN_FN(pdbn_source_block)(data, r0, rows, scratch, &ld);
+        PDBN_FN(rbm_hidden_pre)(m, v, ld, rows, h);
+        PDBN_FN(pdbn_sigmoid_rows)(rows, nh, h, nh, m->hidden_bias, (real)1);
+        PDBN_FN(rbm_sample_hidden)(nh, &sh, rows, h, h, words);
+        PDBN_FN(rbm_visible_pre)(m, h, rows, out + r0 * nv);
+        PDBN_FN(rbm_sample_visible)(m, &sv, rows, out + r0 * nv, words);
+        st = pdbn_poll(ctl, err);
+    }
+    pdbn_ws_free(&ws);
+    return st;
+}
+
+int PDBN_FN(pdbn_rbm_sample)(const PDBN_FN(pdbn_rbm) *m, size_t n_samples, size_t n_steps,
+                             uint32_t seed, uint32_t epoch, int means, real *out,
+                             const pdbn_control *ctl, pdbn_error *err)
+{
+    enum { CH = 256 };
+    PDBN_FORWARD(PDBN_FN(rbm_check)(m, err));
+    PDBN_RETURN_IF(n_steps < 1 || n_steps > (1u << 23), err, PDBN_ERR_VALUE,
+                   "n_steps must be in [1, 2^23]");
+    const size_t nv = m->n_visible, nh = m->n_hidden;
+    const size_t n_words = 2 * (nv > nh ? nv : nh);
+    size_t need = 0;
+    pdbn_ws_add(&need, pdbn_ws_piece(CH * nh, sizeof(real)));
+    pdbn_ws_add(&need, pdbn_ws_piece(n_words, sizeof(uint32_t)));
+    pdbn_ws ws;
+    PDBN_FORWARD(pdbn_ws_alloc(&ws, need, err));
+    real *h = pdbn_ws_take(&ws, CH * nh, sizeof(real));
+    uint32_t *words = pdbn_ws_take(&ws, n_words, sizeof(uint32_t));
+    int st = PDBN_OK;
+    for (size_t r0 = 0; r0 < n_samples && st == PDBN_OK; r0 += CH) {
+        const size_t rows = n_samples - r0 < CH ? n_samples - r0 : CH;
+        const uint32_t chunk = (uint32_t)(r0 / CH);
+        real *v = out + r0 * nv;
+        /* start: uniformly random binary states, or N(b, I) for Gaussian units */
+        pdbn_stream s0 = pdbn_stream_at(seed, PDBN_RNG_INIT, 0, epoch, chunk);
+        for (size_t r = 0; r < rows; r++) {
+            real *vr = v + r * nv;
+            if (m->visible == PDBN_VISIBLE_GAUSSIAN) {
+                pdbn_random_words(&s0, (uint32_t)r, 2 * nv, words);
+                PDBN_FN(pdbn_gaussian)(nv, m->visible_bias, words, vr);
+            } else {
+                pdbn_random_words(&s0, (uint32_t)r, nv, words);
+                for (size_t i = 0; i < nv; i++) vr[i] = (real)(words[i] >> 31);
+            }
+        }
+        for (size_t s = 0; s < n_steps && st == PDBN_OK; s++) {
+            pdbn_stream sh = pdbn_stream_at(seed, PDBN_RNG_HIDDEN, (uint32_t)s, epoch, chunk);
+            pdbn_stream sv = pdbn_stream_at(seed, PDBN_RNG_VISIBLE, (uint32_t)s, epoch, chunk);
+            PDBN_FN(rbm_hidden_pre)(m, v, nv, rows, h);
+            PDBN_FN(pdbn_sigmoid_rows)(rows, nh, h, nh, m->hidden_bias, (real)1);
+            PDBN_FN(rbm_sample_hidden)(nh, &sh, rows, h, h, words);
+            PDBN_FN(rbm_visible_pre)(m, h, rows, v);
+            if (means && s + 1 == n_steps)
+                PDBN_FN(rbm_visible_mean)(m, rows, v);
+            else
+                PDBN_FN(rbm_sample_visible)(m, &sv, rows, v, words);
+            if ((s & 15) == 15) st = pdbn_poll(ctl, err);
+        }
+    }
+    pdbn_ws_free(&ws);
+    return st;
+}
+
+int PDBN_FN(pdbn_rbm_log_partition_exact)(const PDBN_FN(pdbn_rbm) *m, unsigned max_units,
+                                          double *log_z, const pdbn_control *ctl,
+                                          pdbn_error *err)
+{
+    enum { CH = 1024 };
+    PDBN_FORWARD(PDBN_FN(rbm_check)(m, err));
+    const size_t nv = m->n_visible, nh = m->n_hidden;
+    const int gauss = m->visible == PDBN_VISIBLE_GAUSSIAN;
+    /* Sum out the larger layer analytically, enumerate the smaller one. */
+    const int enum_hidden = gauss || nh <= nv;
+    const size_t units = enum_hidden ? nh : nv, other = enum_hidden ? nv : nh;
+    PDBN_RETURN_IF(units > max_units || units > 40, err, PDBN_ERR_VALUE,
+                   "exact log Z enumerates 2^%zu states of the %s layer, more than the limit of "
+                   "2^%u; use method='ais'",
+                   units, enum_hidden ? "hidden" : "visible", max_units);
+    size_t need = 0;
+    pdbn_ws_add(&need, pdbn_ws_piece(CH * units, sizeof(real)));
+    pdbn_ws_add(&need, pdbn_ws_piece(CH * other, sizeof(real)));
+    pdbn_ws ws;
+    PDBN_FORWARD(pdbn_ws_alloc(&ws, need, err));
+    real *states = pdbn_ws_take(&ws, CH * units, sizeof(real));
+    real *prod = pdbn_ws_take(&ws, CH * other, sizeof(real));
+    const real *b = m->visible_bias, *c = m->hidden_bias;
+    const uint64_t total = (uint64_t)1 << units;
+    double mx = -INFINITY, sum = 0.0, bb = 0.0;
+    for (size_t i = 0; i < nv; i++) bb += (double)b[i] * (double)b[i];
+    int st = PDBN_OK;
+    for (uint64_t s0 = 0; s0 < total && st == PDBN_OK; s0 += CH) {
+        const size_t rows = total - s0 < CH ? (size_t)(total - s0) : CH;
+        for (size_t r = 0; r < rows; r++)
+            for (size_t j = 0; j < units; j++)
+                states[r * units + j] = (real)(((s0 + r) >> j) & 1u);
+        if (enum_hidden)
+            PDBN_FN(rbm_visible_pre)(m, states, rows, prod);
+        else
+            PDBN_FN(rbm_hidden_pre)(m, states, nv, rows, prod);
+        for (size_t r = 0; r < rows; r++) {
+            const real *x = states + r * units, *p = prod + r * other;
+            double t = 0.0;
+            if (enum_hidden) {
+                for (size_t j = 0; j < nh; j++) t += (double)c[j] * (double)x[j];
+                if (gauss) {
+                    /* sum_h int dv exp(-E) = sum_h (2 pi)^(nv/2) exp(c.h + (|b + W'h|^2 - |b|^2)/2) */
+                    double uu = 0.0;
+                    for (size_t i = 0; i < nv; i++) {
+                        double u = (double)b[i] + (double)p[i];
+                        uu += u * u;
+                    }
+                    t += 0.5 * (uu - bb);
+                } else {
+                    t += PDBN_FN(pdbn_softplus_sum)(nv, p, b, 1.0);
+                }
+            } else {
+                for (size_t i = 0; i < nv; i++) t += (double)b[i] * (double)x[i];
+                t += PDBN_FN(pdbn_softplus_sum)(nh, p, c, 1.0);
+            }
+            pdbn_lse_push(t, &mx, &sum);
+        }
+        st = pdbn_poll(ctl, err);
+    }
+    pdbn_ws_free(&ws);
+    if (st != PDBN_OK) return st;
+    *log_z = mx + log(sum) + (gauss ? 0.5 * (double)nv * log(2.0 * 3.14159265358979323846) : 0.0);
+    return PDBN_OK;
+}
+
+/* AIS for an RBM (Salakhutdinov & Murray 2008, Sec. 4.1): the visible chains anneal from the
+ * base-rate model (couplings zero, visible biases b_A) to the RBM with the hidden units summed
+ * out:  log f_beta(v) = (1 - beta) b_A.v + beta b.v + sum_j softplus(beta (c_j + W_j v))
+ * (Gaussian: -(1 - beta)|v - b_A|^2/2 - beta |v - b|^2/2 + the same hidden term). */
+struct PDBN_FN(rbm_ais) {
+    const PDBN_FN(pdbn_rbm) *m;
+    const real *base;
+    size_t n_chains;
+    real *v, *pre, *h;
+    uint32_t *words;
+    uint32_t seed, epoch;
+};
+
+static int PDBN_FN(rbm_ais_log_ratio)(void *ctx, double beta_prev, double beta, double *logw,
+                                      pdbn_error *err)
+{
+    struct PDBN_FN(rbm_ais) *a = ctx;
+    const PDBN_FN(pdbn_rbm) *m = a->m;
+    const size_t nv = m->n_visible, nh = m->n_hidden;
+    const real *b = m->visible_bias, *bA = a->base;
+    (void)err;
+    PDBN_FN(rbm_hidden_pre)(m, a->v, nv, a->n_chains, a->pre);
+    for (size_t r = 0; r < a->n_chains; r++) {
+        const real *v = a->v + r * nv;
+        double vis = 0.0;
+        if (m->visible == PDBN_VISIBLE_GAUSSIAN) {
+            for (size_t i = 0; i < nv; i++) {
+                double da = (double)v[i] - (double)bA[i], db = (double)v[i] - (double)b[i];
+                vis += 0.5 * (da * da - db * db);
+            }
+        } else {
+            for (size_t i = 0; i < nv; i++) vis += ((double)b[i] - (double)bA[i]) * (double)v[i];
+        }
+        logw[r] += (beta - beta_prev) * vis +
+                   PDBN_FN(pdbn_softplus_diff_sum)(nh, a->pre + r * nh, m->hidden_bias, beta,
+                                                   beta_prev);
+    }
+    return PDBN_OK;
+}
+
+/* Gibbs at inverse temperature beta, from the pre-activations of the current states. */
+static int PDBN_FN(rbm_ais_transition)(void *ctx, double beta, uint32_t step, pdbn_error *err)
+{
+    struct PDBN_FN(rbm_ais) *a = ctx;
+    const PDBN_FN(pdbn_rbm) *m = a->m;
+    const size_t nv = m->n_visible, nh = m->n_hidden, n = a->n_chains;
+    const real *b = m->visible_bias, *bA = a->base;
+    (void)err;
+    pdbn_stream sh = pdbn_stream_at(a->seed, PDBN_RNG_AIS_HIDDEN, step, a->epoch, 0);
+    pdbn_stream sv = pdbn_stream_at(a->seed, PDBN_RNG_AIS_VISIBLE, step, a->epoch, 0);
+    PDBN_FN(pdbn_sigmoid_rows)(n, nh, a->pre, nh, m->hidden_bias, (real)beta);
+    PDBN_FN(rbm_sample_hidden)(nh, &sh, n, a->pre, a->h, a->words);
+    PDBN_FN(rbm_visible_pre)(m, a->h, n, a->v);
+    const real w1 = (real)beta, w0 = (real)(1.0 - beta);
+    for (size_t r = 0; r < n; r++) {
+        real *v = a->v + r * nv;
+        for (size_t i = 0; i < nv; i++) v[i] = w0 * bA[i] + w1 * (b[i] + v[i]);
+        if (m->visible == PDBN_VISIBLE_GAUSSIAN) {
+            pdbn_random_words(&sv, (uint32_t)r, 2 * nv, a->words);
+            PDBN_FN(pdbn_gaussian)(nv, v, a->words, v);
+        } else {
+            PDBN_FN(pdbn_sigmoid_rows)(1, nv, v, nv, NULL, (real)1);
+            pdbn_random_words(&sv, (uint32_t)r, nv, a->words);
+            PDBN_FN(pdbn_bernoulli)(nv, v, a->words, v);
+        }
+    }
+    return PDBN_OK;
+}
+
+int PDBN_FN(pdbn_rbm_log_partition_ais)(const PDBN_FN(pdbn_rbm) *m, const real *base_bias,
+                                        size_t n_chains, size_t n_betas, uint32_t seed,
+                                        uint32_t epoch, double *log_z, double *std_err,
+                                        double *logw, const pdbn_control *ctl, pdbn_error *err)
+{
+    PDBN_FORWARD(PDBN_FN(rbm_check)(m, err));
+    PDBN_RETURN_IF(n_chains < 1 || n_chains > INT32_MAX, err, PDBN_ERR_VALUE,
+                   "n_chains must be at least 1");
+    PDBN_RETURN_IF(n_betas < 2 || n_betas > (1u << 23), err, PDBN_ERR_VALUE,
+                   "n_betas must be in [2, 2^23]");
+    const size_t nv = m->n_visible, nh = m->n_hidden;
+    for (size_t i = 0; i < nv; i++)
+        PDBN_RETURN_IF(!isfinite(base_bias[i]), err, PDBN_ERR_VALUE, "base model is not finite");
+    const size_t n_words = 2 * (nv > nh ? nv : nh);
+    size_t need = 0;
+    pdbn_ws_add(&need, pdbn_ws_piece(n_chains * nv, sizeof(real)));
+    pdbn_ws_add(&need, pdbn_ws_piece(n_chains * nh, sizeof(real)));
+    pdbn_ws_add(&need, pdbn_ws_piece(n_chains * nh, sizeof(real)));
+    pdbn_ws_add(&need, pdbn_ws_piece(n_words, sizeof(uint32_t)));
+    pdbn_ws_add(&need, pdbn_ws_piece(n_betas, sizeof(double)));
+    pdbn_ws ws;
+    PDBN_FORWARD(pdbn_ws_alloc(&ws, need, err));
+    struct PDBN_FN(rbm_ais) a;
+    a.m = m;
+    a.base = base_bias;
+    a.n_chains = n_chains;
+    a.v = pdbn_ws_take(&ws, n_chains * nv, sizeof(real));
+    a.pre = pdbn_ws_take(&ws, n_chains * nh, sizeof(real));
+    a.h = pdbn_ws_take(&ws, n_chains * nh, sizeof(real));
+    a.words = pdbn_ws_take(&ws, n_words, sizeof(uint32_t));
+    a.seed = seed;
+    a.epoch = epoch;
+    double *betas = pdbn_ws_take(&ws, n_betas, sizeof(double));
+    pdbn_ais_schedule(n_betas, betas);
+
+    /* exact samples of the base model, and its log partition function (the hidden units
+     * are present with zero couplings, contributing nh log 2) */
+    pdbn_stream s0 = pdbn_stream_at(seed, PDBN_RNG_AIS_VISIBLE, 0, epoch, 1);
+    double log_z0 = (double)nh * log(2.0);
+    for (size_t r = 0; r < n_chains; r++) {
+        real *v = a.v + r * nv;
+        if (m->visible == PDBN_VISIBLE_GAUSSIAN) {
+            pdbn_random_words(&s0, (uint32_t)r, 2 * nv, a.words);
+            PDBN_FN(pdbn_gaussian)(nv, base_bias, a.words, v);
+        } else {
+            memcpy(v, base_bias, nv * sizeof(real));
+            PDBN_FN(pdbn_sigmoid_rows)(1, nv, v, nv, NULL, (real)1);
+            pdbn_random_words(&s0, (uint32_t)r, nv, a.words);
+            PDBN_FN(pdbn_bernoulli)(nv, v, a.words, v);
+        }
+    }
+    if (m->visible == PDBN_VISIBLE_GAUSSIAN)
+        log_z0 += 0.5 * (double)nv * log(2.0 * 3.14159265358979323846);
+    else
+        log_z0 += PDBN_FN(pdbn_softplus_sum)(nv, base_bias, NULL, 1.0);
+
+    pdbn_ais_model model = {PDBN_FN(rbm_ais_log_ratio), PDBN_FN(rbm_ais_transition), &a};
+    int st = pdbn_ais_run(&model, betas, n_betas, n_chains, logw, ctl, err);
+    if (st == PDBN_OK) {
+        double lme;
+        pdbn_log_mean_exp(logw, n_chains, &lme, std_err);
+        *log_z = log_z0 + lme;
+    }
+    pdbn_ws_free(&ws);
+    return st;
+}

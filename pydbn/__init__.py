@@ -1,0 +1,13 @@
+"""pydbn: Boltzmann machines for the scientific Python stack.
+
+Estimators follow scikit-learn's API; the numerical work runs in a C core over OpenBLAS.
+"""
+# The BLAS library ships in the scipy-openblas32 wheel; importing it loads the shared library
+# into the process before the extension that links against it.
+import scipy_openblas32 as _scipy_openblas32  # noqa: F401
+
+from . import _core  # noqa: F401
+from .rbm import RBM
+
+__version__ = "0.1.0"
+__all__ = ["RBM", "__version__"]

@@ -1,0 +1,87 @@
+"""Machinery shared by pydbn's estimators: random streams, input plumbing, the epoch loop."""
+import threading
+import time
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils import check_random_state
+
+_UINT32 = 2**32
+
+
+def draw_seed(random_state):
+    """A 32-bit key for the core's counter-based generator, drawn from ``random_state``.
+
+    Follows :func:`sklearn.utils.check_random_state`: ``None`` draws from NumPy's global
+    generator, an int gives the same key every time, a ``RandomState`` advances.
+    """
+    return int(check_random_state(random_state).randint(_UINT32, dtype=np.uint64))
+
+
+class StreamMixin:
+    """Gives a fitted estimator its own random stream.
+
+    ``fit`` sets ``_seed`` (from ``random_state``) and a call counter ``_calls``; every core
+    call that draws random numbers takes the next counter value as its stream's epoch, so
+    repeated ``sample`` / ``gibbs`` calls draw fresh numbers while the whole sequence of calls
+    is reproducible from ``random_state``.
+    """
+
+    def _reset_stream(self, rng):
+        self._seed = int(rng.randint(_UINT32, dtype=np.uint64))
+        self._calls = 0
+
+    def _next_stream(self, random_state=None):
+        """(seed, epoch) for one core call: the model's own stream, or ``random_state``'s."""
+        if random_state is not None:
+            return draw_seed(random_state), 0
+        epoch = self._calls % _UINT32
+        self._calls += 1
+        return self._seed, epoch
+
+
+def on_main_thread():
+    """Signals (Ctrl-C) are only delivered to the main thread; only it polls for them."""
+    return threading.current_thread() is threading.main_thread()
+
+
+def as_source(X, dtype):
+    """Describe validated input for the core without copying it where possible.
+
+    Dense arrays of the model's dtype are passed as they are, whatever their strides (C or
+    Fortran order, slices); other dtypes are converted once. CSR matrices are passed as a
+    ``("csr", data, indices, indptr, n_rows, n_cols)`` tuple.
+    """
+    if sp.issparse(X):
+        X = X.tocsr()
+        data = np.ascontiguousarray(X.data, dtype=dtype)
+        indices, indptr = X.indices, X.indptr
+        if indices.dtype != indptr.dtype or indices.dtype not in (np.int32, np.int64):
+            indices, indptr = indices.astype(np.int64), indptr.astype(np.int64)
+        return ("csr", data, np.ascontiguousarray(indices), np.ascontiguousarray(indptr),
+                X.shape[0], X.shape[1])
+    X = np.asarray(X)
+    if X.dtype != dtype:
+        X = X.astype(dtype)
+    if not X.flags.aligned:
+        X = X.copy()
+    return X
+
+
+def column_mean(X):
+    """Mean of each column of a dense or sparse 2-D array, as float64."""
+    if sp.issparse(X):
+        return np.asarray(X.mean(axis=0), dtype=np.float64).ravel()
+    return np.asarray(X).mean(axis=0, dtype=np.float64)
+
+
+class Timer:
+    """Wall-clock seconds of a block, as ``with Timer() as t: ...; t.seconds``."""
+
+    def __enter__(self):
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self._t0
+        return False

@@ -1,0 +1,562 @@
+"""Restricted Boltzmann machines: a drop-in replacement for scikit-learn's BernoulliRBM."""
+import sys
+import time
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from . import _core
+from ._base import StreamMixin, as_source, column_mean, on_main_thread
+
+_VISIBLE = {"bernoulli": _core.VISIBLE_BERNOULLI, "gaussian": _core.VISIBLE_GAUSSIAN}
+_METHOD = {"pcd": _core.METHOD_PCD, "cd": _core.METHOD_CD}
+_HISTORY_ROWS = 1000
+
+
+class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Restricted Boltzmann machine with binary hidden units.
+
+    A drop-in replacement for :class:`sklearn.neural_network.BernoulliRBM` (same parameters,
+    defaults, fitted attributes and methods) that trains with CD-k or PCD-k in a C core over
+    OpenBLAS, and adds Gaussian visible units, momentum, weight decay, sampling, free energies
+    and log-likelihoods (exact for small models, annealed importance sampling otherwise).
+
+    The energy of a joint state is ``E(v, h) = -b.v - c.h - h' W v`` for binary visible units
+    and ``E(v, h) = |v - b|^2 / 2 - c.h - h' W v`` for unit-variance Gaussian ones, with
+    ``W = components_``, ``b = intercept_visible_``, ``c = intercept_hidden_``.
+
+    Parameters
+    ----------
+    n_components : int, default=256
+        Number of binary hidden units.
+    learning_rate : float, default=0.1
+        Step size of the parameter updates. Gaussian visible units usually need a much
+        smaller one (1e-3 to 1e-2) on standardized data.
+    batch_size : int, default=10
+        Examples per minibatch, and the number of persistent chains for ``method='pcd'``.
+    n_iter : int, default=10
+        Passes over the training data (epochs).
+    verbose : int, default=0
+        Print a line per epoch in scikit-learn's format.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights and every random number the model draws (minibatch
+        order, Gibbs sampling). An int makes the whole sequence of calls reproducible.
+    method : {'pcd', 'cd'}, default='pcd'
+        Persistent contrastive divergence (stochastic maximum likelihood, scikit-learn's
+        choice) or contrastive divergence with chains started at the data.
+    k : int, default=1
+        Gibbs steps per parameter update.
+    momentum : float in [0, 1), default=0.0
+        Momentum of the parameter velocities.
+    weight_decay : float, default=0.0
+        L2 penalty on the weights (not the biases).
+    visible : {'bernoulli', 'gaussian'}, default='bernoulli'
+        Binary visible units, or real-valued units with unit variance (for standardized
+        data; survey text 004, Sec. 5.1).
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+        The weight matrix W (C-contiguous).
+    intercept_hidden_ : ndarray of shape (n_components,)
+        Hidden biases c.
+    intercept_visible_ : ndarray of shape (n_features,)
+        Visible biases b.
+    h_samples_ : ndarray of shape (batch_size, n_components)
+        Hidden states of the persistent chains (PCD); zeros for CD.
+    visible_mean_ : ndarray of shape (n_features,)
+        Mean of the training rows (float64), the base rate for AIS.
+    n_samples_seen_ : int
+        Training rows seen by ``fit`` / ``partial_fit``.
+    history_ : dict of lists
+        Per epoch: ``epoch``, ``pseudo_likelihood`` (mean score_samples on a fixed subset of at
+        most 1000 training rows of the last ``fit`` / ``partial_fit`` call) and ``time``
+        (seconds of training).
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string feature names.
+
+    Notes
+    -----
+    float32 input gives a float32 model and float32 outputs; float64, integer and boolean input
+    a float64 model. Dense input of the model's dtype is used in place whatever its memory
+    order or strides; sparse input is read one minibatch at a time.
+
+    ``fit`` runs one C call per epoch with the GIL released. Ctrl-C during ``fit`` keeps the
+    parameters of the last finished epoch and raises ``KeyboardInterrupt``. An epoch that
+    diverges (non-finite parameters) is undone and raises ``FloatingPointError``.
+
+    ``gibbs`` returns 0/1 floats rather than scikit-learn's booleans, so that its output can be
+    fed back in.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pydbn import RBM
+    >>> X = np.array([[0, 0, 0], [0, 1, 1], [1, 0, 1], [1, 1, 1]])
+    >>> model = RBM(n_components=2, random_state=0).fit(X)
+    >>> model.transform(X).shape
+    (4, 2)
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "n_iter": [Interval(Integral, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+        "method": [StrOptions({"pcd", "cd"})],
+        "k": [Interval(Integral, 1, None, closed="left")],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "visible": [StrOptions({"bernoulli", "gaussian"})],
+    }
+
+    def __init__(
+        self,
+        n_components=256,
+        *,
+        learning_rate=0.1,
+        batch_size=10,
+        n_iter=10,
+        verbose=0,
+        random_state=None,
+        method="pcd",
+        k=1,
+        momentum=0.0,
+        weight_decay=0.0,
+        visible="bernoulli",
+    ):
+        self.n_components = n_components
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.n_iter = n_iter
+        self.verbose = verbose
+        self.random_state = random_state
+        self.method = method
+        self.k = k
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.visible = visible
+
+    # ------------------------------------------------------------------ plumbing
+
+    @property
+    def _n_features_out(self):
+        return self.components_.shape[0]
+
+    def _model(self):
+        return (
+            self.components_,
+            self.intercept_visible_,
+            self.intercept_hidden_,
+            _VISIBLE[self.visible],
+        )
+
+    def _validate_input(self, X, reset=False):
+        """Validated X for the model (reset=False) and its description for the core."""
+        X = validate_data(
+            self, X, accept_sparse="csr", dtype=(np.float64, np.float32), reset=reset
+        )
+        return X, as_source(X, self.components_.dtype)
+
+    def _initialize(self, X, rng):
+        n_features = X.shape[1]
+        dtype = X.dtype
+        self.components_ = np.ascontiguousarray(
+            rng.normal(0, 0.01, (self.n_components, n_features)), dtype=dtype
+        )
+        self.intercept_hidden_ = np.zeros(self.n_components, dtype=dtype)
+        self.intercept_visible_ = np.zeros(n_features, dtype=dtype)
+        self.h_samples_ = np.zeros((self.batch_size, self.n_components), dtype=dtype)
+        self._velocity = None
+        self._reset_stream(rng)
+        self.visible_mean_ = np.zeros(n_features)
+        self.n_samples_seen_ = 0
+        self.history_ = {"epoch": [], "pseudo_likelihood": [], "time": []}
+
+    def _velocities(self):
+        if self.momentum == 0:
+            return None, None, None
+        if self._velocity is None or self._velocity[0].dtype != self.components_.dtype:
+            self._velocity = tuple(
+                np.zeros_like(a)
+                for a in (self.components_, self.intercept_visible_, self.intercept_hidden_)
+            )
+        return self._velocity
+
+    def _chains(self):
+        if self.method != "pcd":
+            return None
+        if self.h_samples_.shape != (self.batch_size, self.n_components):
+            # batch_size changed between partial_fit calls: start fresh chains
+            self.h_samples_ = np.zeros(
+                (self.batch_size, self.n_components), dtype=self.components_.dtype
+            )
+        return self.h_samples_
+
+    def _update_mean(self, X):
+        n = X.shape[0]
+        total = self.n_samples_seen_ + n
+        self.visible_mean_ = self.visible_mean_ + (column_mean(X) - self.visible_mean_) * (
+            n / total
+        )
+        self.n_samples_seen_ = total
+
+    def _train(self, X, source, n_epochs):
+        """Run n_epochs passes; one C call each, history and verbose output in Python."""
+        rng = check_random_state(self._seed)
+        n = X.shape[0]
+        rows = np.sort(rng.permutation(n)[:_HISTORY_ROWS]) if n > _HISTORY_ROWS else None
+        subset = X if rows is None else X[rows]
+        flips = rng.randint(0, X.shape[1], subset.shape[0]).astype(np.int64)
+        sub_source = as_source(subset, self.components_.dtype)
+        vel = self._velocities()
+        for _ in range(n_epochs):
+            seed, epoch = self._next_stream()
+            begin = time.perf_counter()
+            _core.rbm_epoch(
+                self._model(),
+                source,
+                vel[0],
+                vel[1],
+                vel[2],
+                self._chains(),
+                method=_METHOD[self.method],
+                k=int(self.k),
+                batch_size=int(self.batch_size),
+                learning_rate=float(self.learning_rate),
+                momentum=float(self.momentum),
+                weight_decay=float(self.weight_decay),
+                seed=seed,
+                epoch=epoch,
+                check_signals=on_main_thread(),
+            )
+            elapsed = time.perf_counter() - begin
+            score = float(np.mean(self._score(sub_source, flips)))
+            history = self.history_
+            history["epoch"].append(len(history["epoch"]) + 1)
+            history["pseudo_likelihood"].append(score)
+            history["time"].append(elapsed)
+            if self.verbose:
+                print(
+                    "[%s] Iteration %d, pseudo-likelihood = %.2f, time = %.2fs"
+                    % (type(self).__name__, history["epoch"][-1], score, elapsed)
+                )
+                sys.stdout.flush()
+
+    # ------------------------------------------------------------------ training
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the model to X.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data: values in [0, 1] for binary units (probabilities are accepted),
+            standardized real values for Gaussian ones.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : RBM
+            The fitted model.
+        """
+        X = validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32))
+        self._initialize(X, check_random_state(self.random_state))
+        self._update_mean(X)
+        self._train(X, as_source(X, X.dtype), self.n_iter)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """One pass over X in shuffled minibatches (initializes the model on first call).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A chunk of training data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : RBM
+            The updated model.
+        """
+        first = not hasattr(self, "components_")
+        X = validate_data(
+            self,
+            X,
+            accept_sparse="csr",
+            dtype=(np.float64, np.float32) if first else self.components_.dtype,
+            reset=first,
+        )
+        if first:
+            self._initialize(X, check_random_state(self.random_state))
+        self._update_mean(X)
+        self._train(X, as_source(X, self.components_.dtype), 1)
+        return self
+
+    # ------------------------------------------------------------------ inference
+
+    def transform(self, X):
+        """Hidden unit probabilities p(h = 1 | v), the features of X.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data.
+
+        Returns
+        -------
+        h : ndarray of shape (n_samples, n_components)
+            In the model's dtype.
+        """
+        check_is_fitted(self)
+        X, source = self._validate_input(X)
+        out = np.empty((X.shape[0], self.n_components), dtype=self.components_.dtype)
+        _core.rbm_hidden_probs(self._model(), source, out, on_main_thread())
+        return out
+
+    def reconstruct(self, X):
+        """Mean-field reconstruction E[v | h = p(h | X)].
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data.
+
+        Returns
+        -------
+        v : ndarray of shape (n_samples, n_features)
+            ``sigmoid(b + W' p(h | x))`` for binary units, ``b + W' p(h | x)`` for Gaussian.
+        """
+        check_is_fitted(self)
+        X, source = self._validate_input(X)
+        out = np.empty((X.shape[0], X.shape[1]), dtype=self.components_.dtype)
+        _core.rbm_reconstruct(self._model(), source, out, on_main_thread())
+        return out
+
+    def free_energy(self, X):
+        """Free energy F(v) = -log sum_h exp(-E(v, h)) of each row.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data.
+
+        Returns
+        -------
+        F : ndarray of shape (n_samples,), float64
+        """
+        check_is_fitted(self)
+        X, source = self._validate_input(X)
+        out = np.empty(X.shape[0], dtype=np.float64)
+        _core.rbm_free_energy(self._model(), source, out, on_main_thread())
+        return out
+
+    def _score(self, source, flips):
+        out = np.empty(len(flips), dtype=np.float64)
+        _core.rbm_pseudo_loglik(self._model(), source, flips, out, on_main_thread())
+        return out
+
+    def score_samples(self, X):
+        """Pseudo-log-likelihood of each row, as scikit-learn's BernoulliRBM computes it.
+
+        One randomly chosen visible unit per row is flipped (``v_i -> 1 - v_i``), with the
+        indices drawn from ``check_random_state(self.random_state)``, and the score is
+        ``n_features * log sigmoid(F(v') - F(v))``. The flipped free energy is a row update
+        of the first, so the cost is one GEMM. For Gaussian visible units this returns
+        ``-F(v)``, the log density up to the constant log Z.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            In the model's dtype.
+        """
+        check_is_fitted(self)
+        X, source = self._validate_input(X)
+        dtype = self.components_.dtype
+        if self.visible == "gaussian":
+            out = np.empty(X.shape[0], dtype=np.float64)
+            _core.rbm_free_energy(self._model(), source, out, on_main_thread())
+            return (-out).astype(dtype, copy=False)
+        rng = check_random_state(self.random_state)
+        flips = rng.randint(0, X.shape[1], X.shape[0]).astype(np.int64)
+        return self._score(source, flips).astype(dtype, copy=False)
+
+    # ------------------------------------------------------------------ sampling
+
+    def gibbs(self, v):
+        """One Gibbs step from each row: h ~ p(h | v), then v' ~ p(v | h).
+
+        Parameters
+        ----------
+        v : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Start states.
+
+        Returns
+        -------
+        v_new : ndarray of shape (n_samples, n_features)
+            Sampled visible states (0/1 floats for binary units), in the model's dtype.
+        """
+        check_is_fitted(self)
+        v, source = self._validate_input(v)
+        out = np.empty((v.shape[0], v.shape[1]), dtype=self.components_.dtype)
+        seed, epoch = self._next_stream()
+        _core.rbm_gibbs(self._model(), source, seed, epoch, out, on_main_thread())
+        return out
+
+    def sample(self, n_samples=100, n_steps=1000, random_state=None, return_means=False):
+        """Draw from the model by free-running block Gibbs chains.
+
+        Each chain starts from uniformly random binary states (``N(b, I)`` for Gaussian units)
+        and runs ``n_steps`` steps of h ~ p(h | v), v ~ p(v | h).
+
+        Parameters
+        ----------
+        n_samples : int, default=100
+            Number of independent chains.
+        n_steps : int, default=1000
+            Gibbs steps per chain.
+        random_state : int, RandomState instance or None, default=None
+            None continues the model's own stream (fresh draws each call, reproducible from
+            the model's ``random_state``); otherwise the draws depend only on this value.
+        return_means : bool, default=False
+            Return p(v | h) of the last step (E[v | h] for Gaussian units) instead of states.
+
+        Returns
+        -------
+        samples : ndarray of shape (n_samples, n_features)
+        """
+        check_is_fitted(self)
+        n_samples = _check_positive_int(n_samples, "n_samples", minimum=0)
+        n_steps = _check_positive_int(n_steps, "n_steps")
+        out = np.empty((n_samples, self.components_.shape[1]), dtype=self.components_.dtype)
+        seed, epoch = self._next_stream(random_state)
+        _core.rbm_sample(
+            self._model(), n_steps, seed, epoch, bool(return_means), out, on_main_thread()
+        )
+        return out
+
+    # ------------------------------------------------------------------ likelihoods
+
+    def log_partition(
+        self,
+        method="exact",
+        *,
+        n_chains=100,
+        n_betas=14500,
+        random_state=None,
+        return_std=False,
+        max_units=24,
+    ):
+        """Log partition function log Z of the model.
+
+        Parameters
+        ----------
+        method : {'exact', 'ais'}, default='exact'
+            'exact' enumerates the smaller layer (the hidden one for Gaussian visible units),
+            at most ``max_units`` units. 'ais' runs annealed importance sampling (Salakhutdinov
+            & Murray 2008) from a base-rate model whose visible biases match the training
+            marginals (``visible_mean_``), with their schedule of ``n_betas`` temperatures.
+        n_chains : int, default=100
+            AIS runs.
+        n_betas : int, default=14500
+            AIS temperatures, from 0 to 1 (500 : 4000 : 10000 on [0, .5], [.5, .9], [.9, 1]).
+        random_state : int, RandomState instance or None, default=None
+            AIS randomness; None continues the model's own stream.
+        return_std : bool, default=False
+            Also return the standard error of the estimate (0 for 'exact'; for AIS the delta
+            method's std(w) / (sqrt(n_chains) mean(w)) on the importance weights).
+        max_units : int, default=24
+            Largest layer 'exact' will enumerate.
+
+        Returns
+        -------
+        log_z : float
+        std_err : float
+            Only when ``return_std`` is True.
+        """
+        check_is_fitted(self)
+        if method == "exact":
+            max_units = _check_positive_int(max_units, "max_units")
+            log_z = _core.rbm_log_partition_exact(self._model(), max_units, on_main_thread())
+            return (log_z, 0.0) if return_std else log_z
+        if method != "ais":
+            raise ValueError(f"method must be 'exact' or 'ais', got {method!r}")
+        n_chains = _check_positive_int(n_chains, "n_chains")
+        n_betas = _check_positive_int(n_betas, "n_betas", minimum=2)
+        base = np.ascontiguousarray(self._base_bias(), dtype=self.components_.dtype)
+        seed, epoch = self._next_stream(random_state)
+        logw = np.empty(n_chains, dtype=np.float64)
+        log_z, std = _core.rbm_log_partition_ais(
+            self._model(), base, n_betas, seed, epoch, logw, on_main_thread()
+        )
+        return (log_z, std) if return_std else log_z
+
+    def _base_bias(self):
+        """Visible biases of the AIS base model: logits of the smoothed data marginals."""
+        if self.visible == "gaussian":
+            return self.visible_mean_
+        n = max(self.n_samples_seen_, 1)
+        p = (self.visible_mean_ * n + 0.5) / (n + 1.0)  # keeps the logits finite
+        p = np.clip(p, 1e-7, 1 - 1e-7)
+        return np.log(p) - np.log1p(-p)
+
+    def log_likelihood(self, X, method="exact", *, log_z=None, **kwargs):
+        """Log-probability log p(x) = -F(x) - log Z of each row.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data.
+        method : {'exact', 'ais'}, default='exact'
+            How log Z is computed, see :meth:`log_partition`.
+        log_z : float, optional
+            A log Z computed earlier (skips computing it again).
+        **kwargs
+            Passed to :meth:`log_partition` (``n_chains``, ``n_betas``, ``random_state``,
+            ``max_units``).
+
+        Returns
+        -------
+        log_p : ndarray of shape (n_samples,), float64
+            For Gaussian units, a log density.
+        """
+        check_is_fitted(self)
+        free = self.free_energy(X)
+        if log_z is None:
+            log_z = self.log_partition(method, **kwargs)
+        return -free - float(log_z)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+
+def _check_positive_int(value, name, minimum=1):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
