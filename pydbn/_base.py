@@ -1,4 +1,5 @@
 """Machinery shared by pydbn's estimators: random streams, input plumbing, the epoch loop."""
+import signal
 import threading
 import time
 
@@ -43,6 +44,44 @@ class StreamMixin:
 def on_main_thread():
     """Signals (Ctrl-C) are only delivered to the main thread; only it polls for them."""
     return threading.current_thread() is threading.main_thread()
+
+
+class InterruptGuard:
+    """Ctrl-C during a fit: stop inside the core, or after the epoch's bookkeeping.
+
+    While the core runs (``in_core``, set by the binding with the GIL held), SIGINT raises
+    ``KeyboardInterrupt`` inside the core's poll, and the core restores the parameters of the
+    last finished epoch. A SIGINT that arrives once the core has finished its epoch is held
+    until :meth:`check`, after ``history_`` records that epoch, so the model and its history
+    always agree. Only installed on the main thread over Python's default handler.
+    """
+
+    def __init__(self):
+        self.in_core = False
+        self.pending = False
+        self._previous = None
+
+    def _handle(self, signum, frame):
+        if self.in_core:
+            raise KeyboardInterrupt
+        self.pending = True
+
+    def __enter__(self):
+        if on_main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def check(self):
+        """Raise the interrupt held since the core finished, if any."""
+        if self.pending:
+            self.pending = False
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+        return False
 
 
 def as_source(X, dtype):

@@ -15,7 +15,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _core
-from ._base import StreamMixin, as_source, column_mean, on_main_thread
+from ._base import InterruptGuard, StreamMixin, as_source, column_mean, on_main_thread
 
 _VISIBLE = {"bernoulli": _core.VISIBLE_BERNOULLI, "gaussian": _core.VISIBLE_GAUSSIAN}
 _METHOD = {"pcd": _core.METHOD_PCD, "cd": _core.METHOD_CD}
@@ -172,19 +172,23 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return X, as_source(X, self.components_.dtype)
 
     def _initialize(self, X, rng):
+        """Fresh parameters (scikit-learn's initialization), assigned only once all exist."""
         n_features = X.shape[1]
         dtype = X.dtype
-        self.components_ = np.ascontiguousarray(
-            rng.normal(0, 0.01, (self.n_components, n_features)), dtype=dtype
-        )
-        self.intercept_hidden_ = np.zeros(self.n_components, dtype=dtype)
-        self.intercept_visible_ = np.zeros(n_features, dtype=dtype)
-        self.h_samples_ = np.zeros((self.batch_size, self.n_components), dtype=dtype)
-        self._velocity = None
+        state = {
+            "components_": np.ascontiguousarray(
+                rng.normal(0, 0.01, (self.n_components, n_features)), dtype=dtype
+            ),
+            "intercept_hidden_": np.zeros(self.n_components, dtype=dtype),
+            "intercept_visible_": np.zeros(n_features, dtype=dtype),
+            "h_samples_": np.zeros((self.batch_size, self.n_components), dtype=dtype),
+            "visible_mean_": np.zeros(n_features),
+            "n_samples_seen_": 0,
+            "history_": {"epoch": [], "pseudo_likelihood": [], "time": []},
+            "_velocity": None,
+        }
+        self.__dict__.update(state)
         self._reset_stream(rng)
-        self.visible_mean_ = np.zeros(n_features)
-        self.n_samples_seen_ = 0
-        self.history_ = {"epoch": [], "pseudo_likelihood": [], "time": []}
 
     def _velocities(self):
         if self.momentum == 0:
@@ -223,38 +227,44 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         flips = rng.randint(0, X.shape[1], subset.shape[0]).astype(np.int64)
         sub_source = as_source(subset, self.components_.dtype)
         vel = self._velocities()
-        for _ in range(n_epochs):
-            seed, epoch = self._next_stream()
-            begin = time.perf_counter()
-            _core.rbm_epoch(
-                self._model(),
-                source,
-                vel[0],
-                vel[1],
-                vel[2],
-                self._chains(),
-                method=_METHOD[self.method],
-                k=int(self.k),
-                batch_size=int(self.batch_size),
-                learning_rate=float(self.learning_rate),
-                momentum=float(self.momentum),
-                weight_decay=float(self.weight_decay),
-                seed=seed,
-                epoch=epoch,
-                check_signals=on_main_thread(),
-            )
-            elapsed = time.perf_counter() - begin
-            score = float(np.mean(self._score(sub_source, flips)))
-            history = self.history_
-            history["epoch"].append(len(history["epoch"]) + 1)
-            history["pseudo_likelihood"].append(score)
-            history["time"].append(elapsed)
-            if self.verbose:
-                print(
-                    "[%s] Iteration %d, pseudo-likelihood = %.2f, time = %.2fs"
-                    % (type(self).__name__, history["epoch"][-1], score, elapsed)
+        with InterruptGuard() as guard:
+            for _ in range(n_epochs):
+                seed, epoch = self._next_stream()
+                begin = time.perf_counter()
+                _core.rbm_epoch(
+                    self._model(),
+                    source,
+                    vel[0],
+                    vel[1],
+                    vel[2],
+                    self._chains(),
+                    method=_METHOD[self.method],
+                    k=int(self.k),
+                    batch_size=int(self.batch_size),
+                    learning_rate=float(self.learning_rate),
+                    momentum=float(self.momentum),
+                    weight_decay=float(self.weight_decay),
+                    seed=seed,
+                    epoch=epoch,
+                    check_signals=on_main_thread(),
+                    guard=guard,
                 )
-                sys.stdout.flush()
+                elapsed = time.perf_counter() - begin
+                score = float(np.mean(self._score(sub_source, flips)))
+                self._record_epoch(score, elapsed)
+                guard.check()
+
+    def _record_epoch(self, score, elapsed):
+        history = self.history_
+        history["epoch"].append(len(history["epoch"]) + 1)
+        history["pseudo_likelihood"].append(score)
+        history["time"].append(elapsed)
+        if self.verbose:
+            print(
+                "[%s] Iteration %d, pseudo-likelihood = %.2f, time = %.2fs"
+                % (type(self).__name__, history["epoch"][-1], score, elapsed)
+            )
+            sys.stdout.flush()
 
     # ------------------------------------------------------------------ training
 
@@ -361,13 +371,14 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
         Returns
         -------
-        F : ndarray of shape (n_samples,), float64
+        F : ndarray of shape (n_samples,)
+            Computed in float64, returned in the model's dtype.
         """
         check_is_fitted(self)
         X, source = self._validate_input(X)
         out = np.empty(X.shape[0], dtype=np.float64)
         _core.rbm_free_energy(self._model(), source, out, on_main_thread())
-        return out
+        return out.astype(self.components_.dtype, copy=False)
 
     def _score(self, source, flips):
         out = np.empty(len(flips), dtype=np.float64)
@@ -540,14 +551,16 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
         Returns
         -------
-        log_p : ndarray of shape (n_samples,), float64
-            For Gaussian units, a log density.
+        log_p : ndarray of shape (n_samples,)
+            In the model's dtype (computed in float64). For Gaussian units, a log density.
         """
         check_is_fitted(self)
-        free = self.free_energy(X)
+        X, source = self._validate_input(X)
+        free = np.empty(X.shape[0], dtype=np.float64)
+        _core.rbm_free_energy(self._model(), source, free, on_main_thread())
         if log_z is None:
             log_z = self.log_partition(method, **kwargs)
-        return -free - float(log_z)
+        return (-free - float(log_z)).astype(self.components_.dtype, copy=False)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -66,3 +66,24 @@ def test_core_c_program_is_valgrind_clean(tmp_path):
     )
     assert run.returncode == 0, run.stderr[-3000:]
     assert "ERROR SUMMARY: 0 errors" in run.stderr
+
+
+def test_all_c_sources_compile_without_warnings():
+    """Every C file of the extension is clean under -Wall -Wextra (-Werror here)."""
+    import numpy
+    import scipy_openblas32
+
+    cc = _compiler()
+    if cc is None:
+        pytest.skip("no C compiler found")
+    sources = sorted(str(p) for p in (ROOT / "csrc").glob("*/*.c"))
+    flags = [
+        "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-fsyntax-only",
+        "-D_POSIX_C_SOURCE=200809L", "-DBLAS_SYMBOL_PREFIX=scipy_",
+        f"-I{ROOT / 'csrc' / 'core'}", f"-I{ROOT / 'csrc' / 'models'}",
+        f"-I{scipy_openblas32.get_include_dir()}", f"-I{numpy.get_include()}",
+        f"-I{sysconfig.get_paths()['include']}",
+    ]
+    for src in sources:
+        run = subprocess.run([cc, *flags, src], capture_output=True, text=True)
+        assert run.returncode == 0, f"{src}:\n{run.stderr}"

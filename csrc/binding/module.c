@@ -78,14 +78,16 @@ static int py_interrupted(void *arg)
 
 static int array_typenum_ok(int t) { return t == NPY_FLOAT32 || t == NPY_FLOAT64; }
 
-/* A float32/float64 C-contiguous, aligned, writeable array with the given number of dims. */
+/* A float32/float64 C-contiguous, aligned array with the given number of dims. Inference only
+ * reads parameters, so read-only arrays (a memory-mapped model) are fine there; training
+ * checks writeability separately. */
 static int check_param(PyArrayObject *a, int ndim, int typenum, const char *name)
 {
     if (PyArray_NDIM(a) != ndim || PyArray_TYPE(a) != typenum || !PyArray_IS_C_CONTIGUOUS(a) ||
-        !PyArray_ISALIGNED(a) || !PyArray_ISWRITEABLE(a)) {
+        !PyArray_ISALIGNED(a)) {
         PyErr_Format(PyExc_ValueError,
-                     "%s must be a writeable, aligned, C-contiguous %d-D array of the model's "
-                     "dtype", name, ndim);
+                     "%s must be an aligned, C-contiguous %d-D array of the model's dtype", name,
+                     ndim);
         return 0;
     }
     return 1;
@@ -93,6 +95,7 @@ static int check_param(PyArrayObject *a, int ndim, int typenum, const char *name
 
 typedef struct rbm_arg {
     int typenum;
+    int writeable; /* all three parameter arrays can be written */
     pdbn_rbm_f f;
     pdbn_rbm_d d;
 } rbm_arg;
@@ -120,6 +123,7 @@ static int rbm_conv(PyObject *obj, void *out)
         return 0;
     }
     m->typenum = t;
+    m->writeable = PyArray_ISWRITEABLE(w) && PyArray_ISWRITEABLE(vb) && PyArray_ISWRITEABLE(hb);
     m->f.n_visible = m->d.n_visible = (size_t)nv;
     m->f.n_hidden = m->d.n_hidden = (size_t)nh;
     m->f.visible = m->d.visible = visible;
@@ -226,24 +230,38 @@ static int same_dtype(const rbm_arg *m, const source_arg *x)
 /* ------------------------------------------------------------------------------------------ */
 /* RBM                                                                                          */
 
+/* guard.in_core is True exactly while the core runs, so that a Python SIGINT handler can tell
+ * an interrupt the core will act on (raise) from one that arrives after the core finished its
+ * work (defer to the end of the epoch's bookkeeping). */
+static int set_in_core(PyObject *guard, int value)
+{
+    if (guard == Py_None) return 0;
+    return PyObject_SetAttrString(guard, "in_core", value ? Py_True : Py_False);
+}
+
 static PyObject *py_rbm_epoch(PyObject *self, PyObject *args, PyObject *kw)
 {
     static char *names[] = {"model", "X", "vel_w", "vel_vb", "vel_hb", "chains", "method", "k",
                             "batch_size", "learning_rate", "momentum", "weight_decay", "seed",
-                            "epoch", "check_signals", NULL};
+                            "epoch", "check_signals", "guard", NULL};
     rbm_arg m;
     source_arg x;
-    PyObject *ovw, *ovb, *ovh, *och;
+    PyObject *ovw, *ovb, *ovh, *och, *guard = Py_None;
     int method, check;
     unsigned k;
     Py_ssize_t bs;
     double lr, mom, wd;
     unsigned long seed, epoch;
     (void)self;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&OOOOiIndddkkp", names, rbm_conv, &m,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&OOOOiIndddkkp|O", names, rbm_conv, &m,
                                      source_conv, &x, &ovw, &ovb, &ovh, &och, &method, &k, &bs,
-                                     &lr, &mom, &wd, &seed, &epoch, &check))
+                                     &lr, &mom, &wd, &seed, &epoch, &check, &guard))
         return NULL;
+    if (!m.writeable) {
+        PyErr_SetString(PyExc_ValueError, "the model's arrays are read-only; training needs to "
+                                          "write them (copy the model first)");
+        return NULL;
+    }
     if (!same_dtype(&m, &x)) return NULL;
     if (bs < 1) return PyErr_Format(PyExc_ValueError, "batch_size must be positive");
     npy_intp nv = (npy_intp)m.f.n_visible, nh = (npy_intp)m.f.n_hidden;
@@ -256,8 +274,14 @@ static PyObject *py_rbm_epoch(PyObject *self, PyObject *args, PyObject *kw)
     pdbn_rbm_train cfg = {method, k, (size_t)bs, lr, mom, wd, (uint32_t)seed, (uint32_t)epoch};
     pdbn_error err = {0, ""};
     int st;
+    if (set_in_core(guard, 1) < 0) return NULL;
     CORE_CALL(pi, ctl, check, st,
               DISPATCH(m, pdbn_rbm_epoch, &cfg, &x.s, vw, vvb, vhb, ch, &ctl, &err));
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb); /* keep a pending KeyboardInterrupt across the attribute set */
+    int guard_st = set_in_core(guard, 0);
+    if (et != NULL) PyErr_Restore(et, ev, tb); /* replaces any error from set_in_core */
+    if (guard_st < 0 && st == PDBN_OK) return NULL;
     return raise_status(st, &err);
 }
 
