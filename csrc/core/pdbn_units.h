@@ -23,6 +23,9 @@
     double pdbn_softplus_sum_##S(size_t n, const T *x, const T *bias, double scale);              \
     /* sum_i softplus(s1 * (x[i] + bias[i])) - softplus(s0 * (x[i] + bias[i])), in double. */     \
     double pdbn_softplus_diff_sum_##S(size_t n, const T *x, const T *bias, double s1, double s0); \
+    /* sum_i x[i] y[i] and sum_i (x[i] - y[i])^2, accumulated in double. */                     \
+    double pdbn_dot_acc_##S(size_t n, const T *x, const T *y);                                    \
+    double pdbn_sqdist_acc_##S(size_t n, const T *x, const T *y);                                 \
     /* out[i] = (uniform(words[i]) < p[i]) ? 1 : 0; out may alias p. */                           \
     void pdbn_bernoulli_##S(size_t n, const T *p, const uint32_t *words, T *out);                 \
     /* out[i] = mean[i] + N(0, 1) by Box-Muller from words[2i], words[2i+1]; may alias. */        \

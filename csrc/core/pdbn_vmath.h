@@ -82,7 +82,8 @@ static inline double pdbn_vexp_d(double x)
 static inline float pdbn_vlog1p_unit_f(float e)
 {
     int big = e > 0.41421356f;
-    float t = big ? (e - 1.0f) / (e + 3.0f) : e / (e + 2.0f);
+    /* select the operands, not the quotients: a conditional division is not if-converted */
+    float t = (big ? e - 1.0f : e) / (big ? e + 3.0f : e + 2.0f);
     float t2 = t * t;
     float s = 1.0f / 9.0f;
     s = s * t2 + 1.0f / 7.0f;
@@ -95,7 +96,7 @@ static inline float pdbn_vlog1p_unit_f(float e)
 static inline double pdbn_vlog1p_unit_d(double e)
 {
     int big = e > 0.41421356237309515;
-    double t = big ? (e - 1.0) / (e + 3.0) : e / (e + 2.0);
+    double t = (big ? e - 1.0 : e) / (big ? e + 3.0 : e + 2.0);
     double t2 = t * t;
     double s = 1.0 / 23.0;
     s = s * t2 + 1.0 / 21.0;

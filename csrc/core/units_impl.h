@@ -37,14 +37,39 @@ PDBN_HOT void PDBN_FN(pdbn_softplus)(size_t n, const real *x, real *y)
     for (size_t i = 0; i < n; i++) y[i] = PDBN_FN(softplus1)(x[i]);
 }
 
-PDBN_HOT double PDBN_FN(pdbn_softplus_sum)(size_t n, const real *x, const real *bias, double scale)
+/* The sums below evaluate their terms block by block into a small array (an elementwise loop,
+ * which vectorises) and add the block up afterwards: a floating-point reduction written as one
+ * loop would stay scalar without -ffast-math, and the terms dominate the cost. */
+#ifndef PDBN_SUM_BLOCK
+#define PDBN_SUM_BLOCK 64
+#define PDBN_LANES 8
+static inline double pdbn_softplus_d1(double a)
+{
+    double m = a > 0 ? a : 0.0;
+    double na = a > 0 ? -a : a;
+    return m + pdbn_vlog1p_unit_d(pdbn_vexp_d(na));
+}
+static inline double pdbn_block_sum(const double *t, size_t m)
 {
     double s = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double a = scale * ((double)x[i] + (bias != NULL ? (double)bias[i] : 0.0));
-        double m = a > 0 ? a : 0.0;
-        double na = a > 0 ? -a : a;
-        s += m + pdbn_vlog1p_unit_d(pdbn_vexp_d(na));
+    for (size_t j = 0; j < m; j++) s += t[j];
+    return s;
+}
+#endif
+
+PDBN_HOT double PDBN_FN(pdbn_softplus_sum)(size_t n, const real *x, const real *bias, double scale)
+{
+    double t[PDBN_SUM_BLOCK], s = 0.0;
+    for (size_t i0 = 0; i0 < n; i0 += PDBN_SUM_BLOCK) {
+        const size_t m = n - i0 < PDBN_SUM_BLOCK ? n - i0 : PDBN_SUM_BLOCK;
+        const real *xb = x + i0;
+        if (bias != NULL) {
+            const real *bb = bias + i0;
+            for (size_t j = 0; j < m; j++) t[j] = pdbn_softplus_d1(scale * ((double)xb[j] + (double)bb[j]));
+        } else {
+            for (size_t j = 0; j < m; j++) t[j] = pdbn_softplus_d1(scale * (double)xb[j]);
+        }
+        s += pdbn_block_sum(t, m);
     }
     return s;
 }
@@ -52,14 +77,56 @@ PDBN_HOT double PDBN_FN(pdbn_softplus_sum)(size_t n, const real *x, const real *
 PDBN_HOT double PDBN_FN(pdbn_softplus_diff_sum)(size_t n, const real *x, const real *bias,
                                                  double s1, double s0)
 {
-    double s = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double a = (double)x[i] + (bias != NULL ? (double)bias[i] : 0.0);
-        double a1 = s1 * a, a0 = s0 * a;
-        double m1 = a1 > 0 ? a1 : 0.0, n1 = a1 > 0 ? -a1 : a1;
-        double m0 = a0 > 0 ? a0 : 0.0, n0 = a0 > 0 ? -a0 : a0;
-        s += (m1 - m0) + (pdbn_vlog1p_unit_d(pdbn_vexp_d(n1)) - pdbn_vlog1p_unit_d(pdbn_vexp_d(n0)));
+    double t[PDBN_SUM_BLOCK], s = 0.0;
+    for (size_t i0 = 0; i0 < n; i0 += PDBN_SUM_BLOCK) {
+        const size_t m = n - i0 < PDBN_SUM_BLOCK ? n - i0 : PDBN_SUM_BLOCK;
+        const real *xb = x + i0;
+        if (bias != NULL) {
+            const real *bb = bias + i0;
+            for (size_t j = 0; j < m; j++) {
+                double a = (double)xb[j] + (double)bb[j];
+                t[j] = pdbn_softplus_d1(s1 * a) - pdbn_softplus_d1(s0 * a);
+            }
+        } else {
+            for (size_t j = 0; j < m; j++) {
+                double a = (double)xb[j];
+                t[j] = pdbn_softplus_d1(s1 * a) - pdbn_softplus_d1(s0 * a);
+            }
+        }
+        s += pdbn_block_sum(t, m);
     }
+    return s;
+}
+
+/* sum_i x[i] * y[i] in double, vectorised like the sums above. */
+PDBN_HOT double PDBN_FN(pdbn_dot_acc)(size_t n, const real *x, const real *y)
+{
+    double acc[PDBN_LANES] = {0};
+    size_t i = 0;
+    for (; i + PDBN_LANES <= n; i += PDBN_LANES)
+        for (int l = 0; l < PDBN_LANES; l++) acc[l] += (double)x[i + l] * (double)y[i + l];
+    for (; i < n; i++) acc[0] += (double)x[i] * (double)y[i];
+    double s = 0.0;
+    for (int l = 0; l < PDBN_LANES; l++) s += acc[l];
+    return s;
+}
+
+/* sum_i (x[i] - y[i])^2 in double. */
+PDBN_HOT double PDBN_FN(pdbn_sqdist_acc)(size_t n, const real *x, const real *y)
+{
+    double acc[PDBN_LANES] = {0};
+    size_t i = 0;
+    for (; i + PDBN_LANES <= n; i += PDBN_LANES)
+        for (int l = 0; l < PDBN_LANES; l++) {
+            double d = (double)x[i + l] - (double)y[i + l];
+            acc[l] += d * d;
+        }
+    for (; i < n; i++) {
+        double d = (double)x[i] - (double)y[i];
+        acc[0] += d * d;
+    }
+    double s = 0.0;
+    for (int l = 0; l < PDBN_LANES; l++) s += acc[l];
     return s;
 }
 

@@ -335,15 +335,8 @@ int PDBN_FN(pdbn_rbm_free_energy)(const PDBN_FN(pdbn_rbm) *m, const pdbn_source 
         PDBN_FN(rbm_hidden_pre)(m, v, ld, rows, h);
         for (size_t r = 0; r < rows; r++) {
             const real *vr = v + r * ld;
-            double vis = 0.0;
-            if (m->visible == PDBN_VISIBLE_GAUSSIAN) {
-                for (size_t i = 0; i < nv; i++) {
-                    double d = (double)vr[i] - (double)b[i];
-                    vis += 0.5 * d * d;
-                }
-            } else {
-                for (size_t i = 0; i < nv; i++) vis -= (double)b[i] * (double)vr[i];
-            }
+            double vis = m->visible == PDBN_VISIBLE_GAUSSIAN ? 0.5 * PDBN_FN(pdbn_sqdist_acc)(nv, vr, b)
+                                                              : -PDBN_FN(pdbn_dot_acc)(nv, b, vr);
             out[r0 + r] = vis - PDBN_FN(pdbn_softplus_sum)(nh, h + r * nh, m->hidden_bias, 1.0);
         }
         st = pdbn_poll(ctl, err);
@@ -574,15 +567,9 @@ static int PDBN_FN(rbm_ais_log_ratio)(void *ctx, double beta_prev, double beta, 
     PDBN_FN(rbm_hidden_pre)(m, a->v, nv, a->n_chains, a->pre);
     for (size_t r = 0; r < a->n_chains; r++) {
         const real *v = a->v + r * nv;
-        double vis = 0.0;
-        if (m->visible == PDBN_VISIBLE_GAUSSIAN) {
-            for (size_t i = 0; i < nv; i++) {
-                double da = (double)v[i] - (double)bA[i], db = (double)v[i] - (double)b[i];
-                vis += 0.5 * (da * da - db * db);
-            }
-        } else {
-            for (size_t i = 0; i < nv; i++) vis += ((double)b[i] - (double)bA[i]) * (double)v[i];
-        }
+        double vis = m->visible == PDBN_VISIBLE_GAUSSIAN
+                         ? 0.5 * (PDBN_FN(pdbn_sqdist_acc)(nv, v, bA) - PDBN_FN(pdbn_sqdist_acc)(nv, v, b))
+                         : PDBN_FN(pdbn_dot_acc)(nv, b, v) - PDBN_FN(pdbn_dot_acc)(nv, bA, v);
         logw[r] += (beta - beta_prev) * vis +
                    PDBN_FN(pdbn_softplus_diff_sum)(nh, a->pre + r * nh, m->hidden_bias, beta,
                                                    beta_prev);
