@@ -317,8 +317,8 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         )
         if first:
             self._initialize(X, check_random_state(self.random_state))
-        self._update_mean(X)
         self._train(X, as_source(X, self.components_.dtype), 1)
+        self._update_mean(X)  # only rows of a finished pass count
         return self
 
     # ------------------------------------------------------------------ inference
@@ -338,7 +338,7 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """
         check_is_fitted(self)
         X, source = self._validate_input(X)
-        out = np.empty((X.shape[0], self.n_components), dtype=self.components_.dtype)
+        out = np.empty((X.shape[0], self.components_.shape[0]), dtype=self.components_.dtype)
         _core.rbm_hidden_probs(self._model(), source, out, on_main_thread())
         return out
 

@@ -188,6 +188,13 @@ static int source_conv(PyObject *obj, void *out)
         PyErr_SetString(PyExc_ValueError, "inconsistent CSR arrays");
         return 0;
     }
+    npy_intp nnz = PyArray_DIM(ind, 0);
+    int64_t last = it == NPY_INT64 ? ((const int64_t *)PyArray_DATA(ptr))[rows]
+                                   : ((const int32_t *)PyArray_DATA(ptr))[rows];
+    if (last < 0 || last > nnz) {
+        PyErr_SetString(PyExc_ValueError, "CSR indptr points past the end of indices");
+        return 0;
+    }
     a->typenum = t;
     a->s.rows = (size_t)rows;
     a->s.cols = (size_t)cols;
@@ -281,7 +288,10 @@ static PyObject *py_rbm_epoch(PyObject *self, PyObject *args, PyObject *kw)
     PyErr_Fetch(&et, &ev, &tb); /* keep a pending KeyboardInterrupt across the attribute set */
     int guard_st = set_in_core(guard, 0);
     if (et != NULL) PyErr_Restore(et, ev, tb); /* replaces any error from set_in_core */
-    if (guard_st < 0 && st == PDBN_OK) return NULL;
+    if (guard_st < 0) {
+        if (st == PDBN_OK) return NULL;
+        if (et == NULL) PyErr_Clear(); /* report the core's error, not the setattr failure */
+    }
     return raise_status(st, &err);
 }
 
@@ -404,9 +414,11 @@ static PyObject *py_rbm_sample(PyObject *self, PyObject *args)
                           &PyArray_Type, &out, &check))
         return NULL;
     if (n_steps < 1) return PyErr_Format(PyExc_ValueError, "n_steps must be at least 1");
-    if (PyArray_NDIM(out) != 2 || !check_out(out, m.typenum, (size_t)PyArray_DIM(out, 0),
-                                             m.f.n_visible))
+    if (PyArray_NDIM(out) != 2) {
+        PyErr_SetString(PyExc_ValueError, "out must be a 2-D array");
         return NULL;
+    }
+    if (!check_out(out, m.typenum, (size_t)PyArray_DIM(out, 0), m.f.n_visible)) return NULL;
     size_t n = (size_t)PyArray_DIM(out, 0);
     void *o = PyArray_DATA(out);
     pdbn_error err = {0, ""};
@@ -445,8 +457,11 @@ static PyObject *py_rbm_log_partition_ais(PyObject *self, PyObject *args)
                           &seed, &epoch, &PyArray_Type, &logw, &check))
         return NULL;
     if (!check_out(base, m.typenum, m.f.n_visible, 1)) return NULL;
-    if (PyArray_NDIM(logw) != 1 || !check_out(logw, NPY_FLOAT64, (size_t)PyArray_DIM(logw, 0), 1))
+    if (PyArray_NDIM(logw) != 1) {
+        PyErr_SetString(PyExc_ValueError, "logw must be a 1-D array");
         return NULL;
+    }
+    if (!check_out(logw, NPY_FLOAT64, (size_t)PyArray_DIM(logw, 0), 1)) return NULL;
     if (n_betas < 2) return PyErr_Format(PyExc_ValueError, "n_betas must be at least 2");
     size_t n_chains = (size_t)PyArray_DIM(logw, 0);
     const void *bb = PyArray_DATA(base);

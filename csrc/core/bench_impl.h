@@ -14,7 +14,7 @@ static int PDBN_FN(bench_gemm_epoch)(size_t n_rows, size_t nv, size_t nh, size_t
     real *g = pdbn_ws_take(&ws, nh * nv, sizeof(real));
     real *v = pdbn_ws_take(&ws, 2 * bs * nv, sizeof(real));
     real *h = pdbn_ws_take(&ws, 3 * bs * nh, sizeof(real));
-    for (size_t i = 0; i < nh * nv; i++) w[i] = (real)(0.01 * (double)((i * 7919u) % 201u - 100u) / 100.0);
+    for (size_t i = 0; i < nh * nv; i++) w[i] = (real)(0.01 * ((double)((i * 7919u) % 201u) - 100.0) / 100.0);
     for (size_t i = 0; i < 2 * bs * nv; i++) v[i] = (real)((i * 31u) % 2u);
     for (size_t i = 0; i < 3 * bs * nh; i++) h[i] = (real)0.5;
     real *vpos = v, *vneg = v + bs * nv, *hpos = h, *hch = h + bs * nh, *hneg = h + 2 * bs * nh;

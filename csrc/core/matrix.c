@@ -12,11 +12,7 @@ int pdbn_source_check(const pdbn_source *src, pdbn_error *err)
 {
     PDBN_RETURN_IF(src == NULL || (src->data == NULL && src->rows > 0), err, PDBN_ERR_VALUE,
                    "data source is missing");
-    if (!src->sparse) {
-        PDBN_RETURN_IF(src->rows > 1 && src->row_stride == 0, err, PDBN_ERR_VALUE,
-                       "dense source has a zero row stride");
-        return PDBN_OK;
-    }
+    if (!src->sparse) return PDBN_OK; /* any strides, zero (broadcast rows) included */
     PDBN_RETURN_IF(src->indices == NULL || src->indptr == NULL, err, PDBN_ERR_VALUE,
                    "CSR source lacks indices or indptr");
     int64_t prev = 0;

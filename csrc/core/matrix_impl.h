@@ -37,7 +37,7 @@ void PDBN_FN(pdbn_source_gather)(const pdbn_source *src, const int64_t *rows, si
 const real *PDBN_FN(pdbn_source_block)(const pdbn_source *src, size_t first, size_t n,
                                        real *scratch, size_t *ld)
 {
-    if (!src->sparse && src->col_stride == 1 && src->row_stride >= (ptrdiff_t)src->cols) {
+    if (!src->sparse && src->col_stride == 1 && src->row_stride >= (ptrdiff_t)src->cols) {  /* direct */
         *ld = (size_t)src->row_stride;
         return (const real *)src->data + (ptrdiff_t)first * src->row_stride;
     }
