@@ -1,0 +1,42 @@
+"""Slow tier: the extension built with AddressSanitizer + UndefinedBehaviorSanitizer runs the
+RBM test files with no report (ASan aborts on the first error, UBSan is set to halt)."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_rbm_suite_is_clean_under_asan_and_ubsan(tmp_path):
+    cc = shutil.which("gcc")
+    if cc is None:
+        pytest.skip("gcc needed for the sanitizer runtime")
+    runtimes = [
+        subprocess.run([cc, f"-print-file-name={lib}"], capture_output=True, text=True).stdout.strip()
+        for lib in ("libasan.so", "libubsan.so")
+    ]
+    if not all(os.path.isabs(r) and os.path.exists(r) for r in runtimes):
+        pytest.skip("sanitizer runtimes not installed")
+    tree = tmp_path / "pydbn-asan"
+    shutil.copytree(ROOT, tree, ignore=shutil.ignore_patterns("build", "*.so", ".git", "__pycache__"))
+    env = {**os.environ, "PYDBN_SANITIZE": "1"}
+    subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=tree,
+                   env=env, check=True, capture_output=True)
+    env.update(
+        LD_PRELOAD=" ".join(runtimes),
+        ASAN_OPTIONS="detect_leaks=0",  # CPython itself keeps allocations alive at exit
+        UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1",
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+         "tests/test_rbm_exact.py", "tests/test_binding.py", "tests/test_rbm_estimator.py",
+         "-k", "not gil and not interrupt"],
+        cwd=tree, env=env, capture_output=True, text=True, timeout=1800,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "ERROR: AddressSanitizer" not in run.stderr and "runtime error" not in run.stderr
