@@ -1,7 +1,6 @@
 """Machinery shared by pydbn's estimators: random streams, input plumbing, the epoch loop."""
 import signal
 import threading
-import time
 
 import numpy as np
 import scipy.sparse as sp
@@ -112,15 +111,3 @@ def column_mean(X):
     if sp.issparse(X):
         return np.asarray(X.mean(axis=0), dtype=np.float64).ravel()
     return np.asarray(X).mean(axis=0, dtype=np.float64)
-
-
-class Timer:
-    """Wall-clock seconds of a block, as ``with Timer() as t: ...; t.seconds``."""
-
-    def __enter__(self):
-        self._t0 = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc):
-        self.seconds = time.perf_counter() - self._t0
-        return False
