@@ -10,7 +10,12 @@ demo
     regression on raw pixels, and the test log-likelihood estimated by
     annealed importance sampling; write ``samples.png`` and ``filters.png``.
 
-More commands (fit, sample, evaluate) are added as further sub-parsers.
+fit
+    Train a model on a named data set or a ``.npy`` file and save it (joblib).
+sample
+    Draw samples from a saved model and write them as a PNG grid.
+evaluate
+    Print a saved model's pseudo-log-likelihood and its log-likelihood (exact or AIS) on data.
 """
 
 import argparse
@@ -148,6 +153,72 @@ def _demo(args):
     return 0
 
 
+def _load_data(name, kind="train"):
+    """X for a data-set name (digits, mnist, mnist-binarized, fashion-mnist) or a .npy path."""
+    from . import datasets
+
+    if name == "digits":
+        return datasets.load_digits_binary()[0]
+    if name == "mnist":
+        return datasets.load_mnist(kind=kind)[0]
+    if name == "mnist-binarized":
+        return datasets.load_mnist(kind=kind, binarized=True)[0]
+    if name == "fashion-mnist":
+        return datasets.load_fashion_mnist(kind=kind)[0]
+    if name.endswith(".npy"):
+        return np.load(name, mmap_mode="r")
+    raise SystemExit(f"unknown data {name!r}: digits, mnist, mnist-binarized, fashion-mnist or a .npy file")
+
+
+def _fit(args):
+    from . import RBM
+    from .persistence import save_model
+
+    X = _load_data(args.data)
+    if args.binarize is not None:
+        X = (np.asarray(X) > args.binarize).astype(np.float32)
+    model = RBM(n_components=args.n_components, learning_rate=args.learning_rate,
+                batch_size=args.batch_size, n_iter=args.n_iter, method=args.method, k=args.k,
+                momentum=args.momentum, weight_decay=args.weight_decay,
+                random_state=args.random_state, verbose=args.verbose)
+    start = time.perf_counter()
+    model.fit(X)
+    save_model(model, args.out)
+    print(f"trained {model!r} on {X.shape[0]} x {X.shape[1]} in {time.perf_counter() - start:.1f} s")
+    print(f"saved to {args.out}")
+    return 0
+
+
+def _sample(args):
+    from .persistence import load_model
+    from .plotting import save_png, tile_images
+
+    model = load_model(args.model)
+    samples = model.sample(args.n_samples, n_steps=args.n_steps, random_state=args.random_state,
+                           return_means=not args.states)
+    side = int(round(np.sqrt(samples.shape[1])))
+    shape = (side, side) if side * side == samples.shape[1] else (1, samples.shape[1])
+    save_png(args.out, tile_images(samples, shape=shape))
+    print(f"{args.n_samples} samples ({args.n_steps} Gibbs steps) written to {args.out}")
+    return 0
+
+
+def _evaluate(args):
+    from .persistence import load_model
+
+    model = load_model(args.model)
+    X = _load_data(args.data, kind=args.kind)
+    if args.binarize is not None:
+        X = (np.asarray(X) > args.binarize).astype(np.float32)
+    print(f"pseudo-log-likelihood: {model.score_samples(X).mean():.3f}")
+    log_z, std = model.log_partition(args.method, n_chains=args.n_chains, n_betas=args.n_betas,
+                                     random_state=0, return_std=True)
+    ll = model.log_likelihood(X, log_z=log_z)
+    print(f"log Z ({args.method}): {log_z:.3f} +- {std:.3f}")
+    print(f"mean log p(x): {ll.mean():.3f} nats (+- {std:.3f} from log Z)")
+    return 0
+
+
 def build_parser():
     """The argument parser, one sub-parser per command."""
     parser = argparse.ArgumentParser(
@@ -173,6 +244,43 @@ def build_parser():
     demo.add_argument("--no-nudge", action="store_true",
                       help="train on the 1797 digits only, without the 1-pixel shifted copies")
     demo.set_defaults(func=_demo)
+
+    fit = commands.add_parser("fit", help="train an RBM and save it (joblib)")
+    fit.add_argument("--data", default="digits",
+                     help="digits, mnist, mnist-binarized, fashion-mnist or a .npy file")
+    fit.add_argument("--binarize", type=float, default=None, help="threshold the data at this value")
+    fit.add_argument("--out", default="model.joblib", help="output file (default model.joblib)")
+    fit.add_argument("--n-components", type=int, default=256)
+    fit.add_argument("--learning-rate", type=float, default=0.1)
+    fit.add_argument("--batch-size", type=int, default=10)
+    fit.add_argument("--n-iter", type=int, default=10)
+    fit.add_argument("--method", choices=["pcd", "cd"], default="pcd")
+    fit.add_argument("--k", type=int, default=1)
+    fit.add_argument("--momentum", type=float, default=0.0)
+    fit.add_argument("--weight-decay", type=float, default=0.0)
+    fit.add_argument("--random-state", type=int, default=0)
+    fit.add_argument("--verbose", type=int, default=1)
+    fit.set_defaults(func=_fit)
+
+    sample = commands.add_parser("sample", help="draw samples from a saved model into a PNG")
+    sample.add_argument("model", help="a file written by 'fit' (pydbn.save_model)")
+    sample.add_argument("--out", default="samples.png")
+    sample.add_argument("--n-samples", type=int, default=100)
+    sample.add_argument("--n-steps", type=int, default=1000)
+    sample.add_argument("--random-state", type=int, default=0)
+    sample.add_argument("--states", action="store_true",
+                        help="binary states instead of p(v | h) of the last step")
+    sample.set_defaults(func=_sample)
+
+    evaluate = commands.add_parser("evaluate", help="likelihoods of data under a saved model")
+    evaluate.add_argument("model")
+    evaluate.add_argument("--data", default="digits")
+    evaluate.add_argument("--kind", default="test", help="train/test (valid for mnist-binarized)")
+    evaluate.add_argument("--binarize", type=float, default=None)
+    evaluate.add_argument("--method", choices=["exact", "ais"], default="ais")
+    evaluate.add_argument("--n-chains", type=int, default=100)
+    evaluate.add_argument("--n-betas", type=int, default=14500)
+    evaluate.set_defaults(func=_evaluate)
     return parser
 
 

@@ -1,0 +1,48 @@
+"""The command line (fit -> sample -> evaluate) and model files with a checked format."""
+import joblib
+import numpy as np
+import pytest
+
+import pydbn
+from pydbn.__main__ import main
+from pydbn.plotting import read_png
+
+
+def test_fit_sample_evaluate_round_trip(tmp_path, capsys):
+    model_file = tmp_path / "m.joblib"
+    assert main(["fit", "--data", "digits", "--n-components", "12", "--n-iter", "3",
+                 "--learning-rate", "0.05", "--out", str(model_file), "--verbose", "0"]) == 0
+    model = pydbn.load_model(model_file)
+    assert isinstance(model, pydbn.RBM) and model.components_.shape == (12, 64)
+    # the saved model equals one trained directly with the same settings
+    X = pydbn.datasets.load_digits_binary()[0]
+    direct = pydbn.RBM(12, learning_rate=0.05, batch_size=10, n_iter=3, random_state=0).fit(X)
+    np.testing.assert_array_equal(model.components_, direct.components_)
+
+    png = tmp_path / "s.png"
+    assert main(["sample", str(model_file), "--n-samples", "16", "--n-steps", "20",
+                 "--out", str(png)]) == 0
+    image = read_png(png)
+    assert image.ndim == 2 and image.shape[0] > 8 * 4
+
+    capsys.readouterr()
+    assert main(["evaluate", str(model_file), "--data", "digits", "--method", "exact"]) == 0
+    out = capsys.readouterr().out
+    log_z = float(out.split("log Z (exact): ")[1].split()[0])
+    assert log_z == pytest.approx(model.log_partition("exact"), abs=1e-3)
+    mean_ll = float(out.split("mean log p(x): ")[1].split()[0])
+    assert mean_ll == pytest.approx(model.log_likelihood(X).mean(), abs=1e-3)
+
+
+def test_load_model_rejects_foreign_and_future_files(tmp_path):
+    joblib.dump({"something": 1}, tmp_path / "foreign.joblib")
+    with pytest.raises(ValueError, match="not a pydbn model file"):
+        pydbn.load_model(tmp_path / "foreign.joblib")
+    joblib.dump({"pydbn_format": 999, "pydbn_version": "9.9", "model": None}, tmp_path / "f.joblib")
+    with pytest.raises(ValueError, match="format 999"):
+        pydbn.load_model(tmp_path / "f.joblib")
+
+
+def test_unknown_data_name_is_a_clear_exit():
+    with pytest.raises(SystemExit, match="unknown data"):
+        main(["fit", "--data", "nonsense"])
