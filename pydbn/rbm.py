@@ -162,7 +162,17 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             self.intercept_visible_,
             self.intercept_hidden_,
             _VISIBLE[self.visible],
+            self._n_labels,
         )
+
+    # A DBN's top layer models (h, one-hot label): its last _n_labels visible units form a
+    # softmax group. _sample_input trains on Bernoulli samples of each minibatch's rows (a
+    # DBN's greedy training with propagate='sample'). Both are set by pydbn.DBN, never by users.
+    _n_labels = 0
+    _sample_input = False
+
+    def _n_flippable(self, n_features):
+        return n_features - self._n_labels
 
     def _validate_input(self, X, reset=False):
         """Validated X for the model (reset=False) and its description for the core."""
@@ -224,7 +234,7 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         n = X.shape[0]
         rows = np.sort(rng.permutation(n)[:_HISTORY_ROWS]) if n > _HISTORY_ROWS else None
         subset = X if rows is None else X[rows]
-        flips = rng.randint(0, X.shape[1], subset.shape[0]).astype(np.int64)
+        flips = rng.randint(0, self._n_flippable(X.shape[1]), subset.shape[0]).astype(np.int64)
         sub_source = as_source(subset, self.components_.dtype)
         vel = self._velocities()
         with InterruptGuard() as guard:
@@ -248,6 +258,7 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                     epoch=epoch,
                     check_signals=on_main_thread(),
                     guard=guard,
+                    sample_input=bool(self._sample_input),
                 )
                 elapsed = time.perf_counter() - begin
                 score = float(np.mean(self._score(sub_source, flips)))
@@ -412,7 +423,7 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             _core.rbm_free_energy(self._model(), source, out, on_main_thread())
             return (-out).astype(dtype, copy=False)
         rng = check_random_state(self.random_state)
-        flips = rng.randint(0, X.shape[1], X.shape[0]).astype(np.int64)
+        flips = rng.randint(0, self._n_flippable(X.shape[1]), X.shape[0]).astype(np.int64)
         return self._score(source, flips).astype(dtype, copy=False)
 
     # ------------------------------------------------------------------ sampling
@@ -532,7 +543,10 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         n = max(self.n_samples_seen_, 1)
         p = (self.visible_mean_ * n + 0.5) / (n + 1.0)  # keeps the logits finite
         p = np.clip(p, 1e-7, 1 - 1e-7)
-        return np.log(p) - np.log1p(-p)
+        base = np.log(p) - np.log1p(-p)
+        if self._n_labels:  # a softmax group's base model: log class frequencies
+            base[-self._n_labels:] = np.log(p[-self._n_labels:])
+        return base
 
     def log_likelihood(self, X, method="exact", *, log_z=None, **kwargs):
         """Log-probability log p(x) = -F(x) - log Z of each row.

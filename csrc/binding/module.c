@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "pdbn_bench.h"
+#include "pdbn_dbn.h"
 #include "pdbn_matrix.h"
 #include "pdbn_rbm.h"
 #include "pdbn_rng.h"
@@ -100,14 +101,16 @@ typedef struct rbm_arg {
     pdbn_rbm_d d;
 } rbm_arg;
 
-/* (weights, visible_bias, hidden_bias, visible_kind) -> a model view */
+/* (weights, visible_bias, hidden_bias, visible_kind[, n_softmax]) -> a model view */
 static int rbm_conv(PyObject *obj, void *out)
 {
     rbm_arg *m = out;
     PyArrayObject *w, *vb, *hb;
     int visible;
-    if (!PyArg_ParseTuple(obj, "O!O!O!i;model must be (W, b, c, visible)", &PyArray_Type, &w,
-                          &PyArray_Type, &vb, &PyArray_Type, &hb, &visible))
+    Py_ssize_t n_softmax = 0;
+    if (!PyArg_ParseTuple(obj, "O!O!O!i|n;model must be (W, b, c, visible[, n_softmax])",
+                          &PyArray_Type, &w, &PyArray_Type, &vb, &PyArray_Type, &hb, &visible,
+                          &n_softmax))
         return 0;
     int t = PyArray_TYPE(w);
     if (!array_typenum_ok(t)) {
@@ -122,6 +125,11 @@ static int rbm_conv(PyObject *obj, void *out)
         PyErr_SetString(PyExc_ValueError, "bias shapes do not match components_");
         return 0;
     }
+    if (n_softmax < 0 || n_softmax > nv) {
+        PyErr_SetString(PyExc_ValueError, "n_softmax must be in [0, n_visible]");
+        return 0;
+    }
+    m->f.n_softmax = m->d.n_softmax = (size_t)n_softmax;
     m->typenum = t;
     m->writeable = PyArray_ISWRITEABLE(w) && PyArray_ISWRITEABLE(vb) && PyArray_ISWRITEABLE(hb);
     m->f.n_visible = m->d.n_visible = (size_t)nv;
@@ -250,19 +258,20 @@ static PyObject *py_rbm_epoch(PyObject *self, PyObject *args, PyObject *kw)
 {
     static char *names[] = {"model", "X", "vel_w", "vel_vb", "vel_hb", "chains", "method", "k",
                             "batch_size", "learning_rate", "momentum", "weight_decay", "seed",
-                            "epoch", "check_signals", "guard", NULL};
+                            "epoch", "check_signals", "guard", "sample_input", NULL};
     rbm_arg m;
     source_arg x;
     PyObject *ovw, *ovb, *ovh, *och, *guard = Py_None;
-    int method, check;
+    int method, check, sample_input = 0;
     unsigned k;
     Py_ssize_t bs;
     double lr, mom, wd;
     unsigned long seed, epoch;
     (void)self;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&OOOOiIndddkkp|O", names, rbm_conv, &m,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&OOOOiIndddkkp|Op", names, rbm_conv, &m,
                                      source_conv, &x, &ovw, &ovb, &ovh, &och, &method, &k, &bs,
-                                     &lr, &mom, &wd, &seed, &epoch, &check, &guard))
+                                     &lr, &mom, &wd, &seed, &epoch, &check, &guard,
+                                     &sample_input))
         return NULL;
     if (!m.writeable) {
         PyErr_SetString(PyExc_ValueError, "the model's arrays are read-only; training needs to "
@@ -278,7 +287,8 @@ static PyObject *py_rbm_epoch(PyObject *self, PyObject *args, PyObject *kw)
         !opt_buffer(ovh, m.typenum, nh, "vel_hb", &vhb) ||
         !opt_buffer(och, m.typenum, (npy_intp)bs * nh, "chains", &ch))
         return NULL;
-    pdbn_rbm_train cfg = {method, k, (size_t)bs, lr, mom, wd, (uint32_t)seed, (uint32_t)epoch};
+    pdbn_rbm_train cfg = {method,        k,   (size_t)bs,      lr,          mom,
+                          wd,            (uint32_t)seed, (uint32_t)epoch, sample_input};
     pdbn_error err = {0, ""};
     int st;
     if (set_in_core(guard, 1) < 0) return NULL;
@@ -402,6 +412,22 @@ static PyObject *py_rbm_gibbs(PyObject *self, PyObject *args)
     return raise_status(st, &err);
 }
 
+/* A contiguous int64 array of n entries, or None (-> NULL). */
+static int opt_index(PyObject *obj, size_t n, const char *name, const int64_t **out)
+{
+    *out = NULL;
+    if (obj == Py_None) return 1;
+    if (!PyArray_Check(obj) || PyArray_TYPE((PyArrayObject *)obj) != NPY_INT64 ||
+        !PyArray_IS_C_CONTIGUOUS((PyArrayObject *)obj) ||
+        PyArray_SIZE((PyArrayObject *)obj) != (npy_intp)n) {
+        PyErr_Format(PyExc_ValueError, "%s must be a contiguous int64 array of %zd entries",
+                     name, (Py_ssize_t)n);
+        return 0;
+    }
+    *out = PyArray_DATA((PyArrayObject *)obj);
+    return 1;
+}
+
 static PyObject *py_rbm_sample(PyObject *self, PyObject *args)
 {
     rbm_arg m;
@@ -409,9 +435,10 @@ static PyObject *py_rbm_sample(PyObject *self, PyObject *args)
     unsigned long seed, epoch;
     int means, check;
     PyArrayObject *out;
+    PyObject *oclamp = Py_None;
     (void)self;
-    if (!PyArg_ParseTuple(args, "O&nkkpO!p", rbm_conv, &m, &n_steps, &seed, &epoch, &means,
-                          &PyArray_Type, &out, &check))
+    if (!PyArg_ParseTuple(args, "O&nkkpO!p|O", rbm_conv, &m, &n_steps, &seed, &epoch, &means,
+                          &PyArray_Type, &out, &check, &oclamp))
         return NULL;
     if (n_steps < 1) return PyErr_Format(PyExc_ValueError, "n_steps must be at least 1");
     if (PyArray_NDIM(out) != 2) {
@@ -420,12 +447,14 @@ static PyObject *py_rbm_sample(PyObject *self, PyObject *args)
     }
     if (!check_out(out, m.typenum, (size_t)PyArray_DIM(out, 0), m.f.n_visible)) return NULL;
     size_t n = (size_t)PyArray_DIM(out, 0);
+    const int64_t *clamp;
+    if (!opt_index(oclamp, n, "labels", &clamp)) return NULL;
     void *o = PyArray_DATA(out);
     pdbn_error err = {0, ""};
     int st;
     CORE_CALL(pi, ctl, check, st,
               DISPATCH(m, pdbn_rbm_sample, n, (size_t)n_steps, (uint32_t)seed, (uint32_t)epoch,
-                       means, o, &ctl, &err));
+                       means, clamp, o, &ctl, &err));
     return raise_status(st, &err);
 }
 
@@ -473,6 +502,239 @@ static PyObject *py_rbm_log_partition_ais(PyObject *self, PyObject *args)
                        (uint32_t)seed, (uint32_t)epoch, &log_z, &se, lw, &ctl, &err));
     if (st != PDBN_OK) return raise_status(st, &err);
     return Py_BuildValue("dd", log_z, se);
+}
+
+static PyObject *py_rbm_label_free_energy(PyObject *self, PyObject *args)
+{
+    rbm_arg m;
+    source_arg x;
+    PyArrayObject *out;
+    PyObject *ohid;
+    int check;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O&O&O!Op", rbm_conv, &m, source_conv, &x, &PyArray_Type, &out,
+                          &ohid, &check))
+        return NULL;
+    if (!same_dtype(&m, &x) || !check_out(out, NPY_FLOAT64, x.s.rows, m.f.n_softmax)) return NULL;
+    void *hid;
+    if (!opt_buffer(ohid, m.typenum, (npy_intp)(x.s.rows * m.f.n_hidden), "hidden", &hid))
+        return NULL;
+    double *o = PyArray_DATA(out);
+    pdbn_error err = {0, ""};
+    int st;
+    CORE_CALL(pi, ctl, check, st, DISPATCH(m, pdbn_rbm_label_free_energy, &x.s, o, hid, &ctl, &err));
+    return raise_status(st, &err);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* DBN                                                                                          */
+
+typedef struct dbn_arg {
+    int typenum;
+    int writeable;
+    size_t sizes[PDBN_DBN_MAX_LAYERS + 1];
+    void *gw[PDBN_DBN_MAX_LAYERS], *gb[PDBN_DBN_MAX_LAYERS];
+    void *rw[PDBN_DBN_MAX_LAYERS], *rb[PDBN_DBN_MAX_LAYERS];
+    rbm_arg top;
+    pdbn_dbn_f f;
+    pdbn_dbn_d d;
+} dbn_arg;
+
+/* (visible, [gen_w], [gen_b], [rec_w], [rec_b], top_rbm_tuple) -> a DBN view */
+static int dbn_conv(PyObject *obj, void *out)
+{
+    dbn_arg *m = out;
+    int visible;
+    PyObject *lists[4], *otop;
+    if (!PyArg_ParseTuple(obj, "iO!O!O!O!O;DBN must be (visible, gen_w, gen_b, rec_w, rec_b, top)",
+                          &visible, &PyList_Type, &lists[0], &PyList_Type, &lists[1], &PyList_Type,
+                          &lists[2], &PyList_Type, &lists[3], &otop))
+        return 0;
+    if (!rbm_conv(otop, &m->top)) return 0;
+    const int t = m->top.typenum;
+    Py_ssize_t L = PyList_GET_SIZE(lists[0]);
+    for (int i = 1; i < 4; i++)
+        if (PyList_GET_SIZE(lists[i]) != L) {
+            PyErr_SetString(PyExc_ValueError, "the DBN's layer lists differ in length");
+            return 0;
+        }
+    if (L > PDBN_DBN_MAX_LAYERS) {
+        PyErr_SetString(PyExc_ValueError, "too many layers");
+        return 0;
+    }
+    m->typenum = t;
+    m->writeable = m->top.writeable;
+    void **ptrs[4] = {m->gw, m->gb, m->rw, m->rb};
+    static const char *names[4] = {"generative weights", "generative biases",
+                                   "recognition weights", "recognition biases"};
+    for (Py_ssize_t k = 0; k < L; k++) {
+        for (int i = 0; i < 4; i++) {
+            PyObject *o = PyList_GET_ITEM(lists[i], k);
+            if (!PyArray_Check(o) || !check_param((PyArrayObject *)o, i % 2 == 0 ? 2 : 1, t, names[i]))
+                return 0;
+            ptrs[i][k] = PyArray_DATA((PyArrayObject *)o);
+            m->writeable = m->writeable && PyArray_ISWRITEABLE((PyArrayObject *)o);
+        }
+        PyArrayObject *gw = (PyArrayObject *)PyList_GET_ITEM(lists[0], k);
+        PyArrayObject *rw = (PyArrayObject *)PyList_GET_ITEM(lists[2], k);
+        npy_intp n1 = PyArray_DIM(gw, 0), n0 = PyArray_DIM(gw, 1);
+        if (PyArray_DIM(rw, 0) != n1 || PyArray_DIM(rw, 1) != n0 ||
+            PyArray_DIM((PyArrayObject *)PyList_GET_ITEM(lists[1], k), 0) != n0 ||
+            PyArray_DIM((PyArrayObject *)PyList_GET_ITEM(lists[3], k), 0) != n1 ||
+            (k > 0 && (size_t)n0 != m->sizes[k])) {
+            PyErr_Format(PyExc_ValueError, "DBN layer %zd has inconsistent shapes", k);
+            return 0;
+        }
+        m->sizes[k] = (size_t)n0;
+        m->sizes[k + 1] = (size_t)n1;
+    }
+    const size_t ntop = m->top.f.n_visible - m->top.f.n_softmax;
+    if (L > 0 && m->sizes[L] != ntop) {
+        PyErr_SetString(PyExc_ValueError, "the top RBM does not match the layer below it");
+        return 0;
+    }
+    m->sizes[L] = ntop;
+    m->f.n_directed = m->d.n_directed = (size_t)L;
+    m->f.sizes = m->d.sizes = m->sizes;
+    m->f.visible = m->d.visible = visible;
+    m->f.gen_w = (float *const *)m->gw;
+    m->f.gen_b = (float *const *)m->gb;
+    m->f.rec_w = (float *const *)m->rw;
+    m->f.rec_b = (float *const *)m->rb;
+    m->d.gen_w = (double *const *)m->gw;
+    m->d.gen_b = (double *const *)m->gb;
+    m->d.rec_w = (double *const *)m->rw;
+    m->d.rec_b = (double *const *)m->rb;
+    m->f.top = m->top.f;
+    m->d.top = m->top.d;
+    return 1;
+}
+
+static int dbn_same_dtype(const dbn_arg *m, const source_arg *x)
+{
+    if (m->typenum != x->typenum) {
+        PyErr_SetString(PyExc_ValueError, "X must have the model's dtype");
+        return 0;
+    }
+    return 1;
+}
+
+static PyObject *py_dbn_sample(PyObject *self, PyObject *args)
+{
+    dbn_arg m;
+    Py_ssize_t n_gibbs;
+    unsigned long seed, epoch;
+    int means, check;
+    PyArrayObject *out;
+    PyObject *oclamp = Py_None;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O&nkkpO!p|O", dbn_conv, &m, &n_gibbs, &seed, &epoch, &means,
+                          &PyArray_Type, &out, &check, &oclamp))
+        return NULL;
+    if (n_gibbs < 1) return PyErr_Format(PyExc_ValueError, "n_gibbs must be at least 1");
+    if (PyArray_NDIM(out) != 2 || !check_out(out, m.typenum, (size_t)PyArray_DIM(out, 0), m.sizes[0]))
+        return PyErr_Format(PyExc_ValueError, "out must be a 2-D array of the visible width");
+    size_t n = (size_t)PyArray_DIM(out, 0);
+    const int64_t *clamp;
+    if (!opt_index(oclamp, n, "labels", &clamp)) return NULL;
+    void *o = PyArray_DATA(out);
+    pdbn_error err = {0, ""};
+    int st;
+    CORE_CALL(pi, ctl, check, st,
+              DISPATCH(m, pdbn_dbn_sample, n, (size_t)n_gibbs, (uint32_t)seed, (uint32_t)epoch,
+                       means, clamp, o, &ctl, &err));
+    return raise_status(st, &err);
+}
+
+static PyObject *py_dbn_updown_epoch(PyObject *self, PyObject *args, PyObject *kw)
+{
+    static char *names[] = {"model", "X", "labels", "k", "batch_size", "learning_rate",
+                            "weight_decay", "seed", "epoch", "check_signals", "guard", NULL};
+    dbn_arg m;
+    source_arg x;
+    PyObject *olab, *guard = Py_None;
+    unsigned k;
+    Py_ssize_t bs;
+    double lr, wd;
+    unsigned long seed, epoch;
+    int check;
+    (void)self;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&OInddkkp|O", names, dbn_conv, &m,
+                                     source_conv, &x, &olab, &k, &bs, &lr, &wd, &seed, &epoch,
+                                     &check, &guard))
+        return NULL;
+    if (!m.writeable) {
+        PyErr_SetString(PyExc_ValueError, "the model's arrays are read-only; training needs to "
+                                          "write them (copy the model first)");
+        return NULL;
+    }
+    if (!dbn_same_dtype(&m, &x)) return NULL;
+    if (bs < 1) return PyErr_Format(PyExc_ValueError, "batch_size must be positive");
+    const int64_t *labels;
+    if (!opt_index(olab, x.s.rows, "labels", &labels)) return NULL;
+    pdbn_dbn_train cfg = {k, (size_t)bs, lr, wd, (uint32_t)seed, (uint32_t)epoch};
+    pdbn_error err = {0, ""};
+    int st;
+    if (set_in_core(guard, 1) < 0) return NULL;
+    CORE_CALL(pi, ctl, check, st,
+              DISPATCH(m, pdbn_dbn_updown_epoch, &cfg, &x.s, labels, &ctl, &err));
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    int guard_st = set_in_core(guard, 0);
+    if (et != NULL) PyErr_Restore(et, ev, tb);
+    if (guard_st < 0) {
+        if (st == PDBN_OK) return NULL;
+        if (et == NULL) PyErr_Clear();
+    }
+    return raise_status(st, &err);
+}
+
+static PyObject *py_dbn_bound(PyObject *self, PyObject *args)
+{
+    dbn_arg m;
+    source_arg x;
+    Py_ssize_t n_samples;
+    double log_z;
+    unsigned long seed, epoch;
+    PyArrayObject *out, *se;
+    int check;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O&O&ndkkO!O!p", dbn_conv, &m, source_conv, &x, &n_samples,
+                          &log_z, &seed, &epoch, &PyArray_Type, &out, &PyArray_Type, &se, &check))
+        return NULL;
+    if (!dbn_same_dtype(&m, &x) || !check_out(out, NPY_FLOAT64, x.s.rows, 1) ||
+        !check_out(se, NPY_FLOAT64, x.s.rows, 1))
+        return NULL;
+    if (n_samples < 1) return PyErr_Format(PyExc_ValueError, "n_samples must be at least 1");
+    pdbn_error err = {0, ""};
+    int st;
+    CORE_CALL(pi, ctl, check, st,
+              DISPATCH(m, pdbn_dbn_bound, &x.s, (size_t)n_samples, log_z, (uint32_t)seed,
+                       (uint32_t)epoch, PyArray_DATA(out), PyArray_DATA(se), &ctl, &err));
+    return raise_status(st, &err);
+}
+
+static PyObject *py_dbn_exact(PyObject *self, PyObject *args)
+{
+    dbn_arg m;
+    source_arg x;
+    double log_z;
+    unsigned max_bits;
+    PyArrayObject *lp, *bd;
+    int check;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O&O&dIO!O!p", dbn_conv, &m, source_conv, &x, &log_z, &max_bits,
+                          &PyArray_Type, &lp, &PyArray_Type, &bd, &check))
+        return NULL;
+    if (!dbn_same_dtype(&m, &x) || !check_out(lp, NPY_FLOAT64, x.s.rows, 1) ||
+        !check_out(bd, NPY_FLOAT64, x.s.rows, 1))
+        return NULL;
+    pdbn_error err = {0, ""};
+    int st;
+    CORE_CALL(pi, ctl, check, st,
+              DISPATCH(m, pdbn_dbn_exact, &x.s, log_z, max_bits, PyArray_DATA(lp),
+                       PyArray_DATA(bd), &ctl, &err));
+    return raise_status(st, &err);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -525,6 +787,13 @@ static PyMethodDef methods[] = {
     {"rbm_sample", py_rbm_sample, METH_VARARGS, "Free-running Gibbs chains into out."},
     {"rbm_log_partition_exact", py_rbm_log_partition_exact, METH_VARARGS, "Exact log Z."},
     {"rbm_log_partition_ais", py_rbm_log_partition_ais, METH_VARARGS, "AIS estimate of log Z."},
+    {"rbm_label_free_energy", py_rbm_label_free_energy, METH_VARARGS,
+     "Free energy of every label per row; optionally hidden means with labels summed out."},
+    {"dbn_sample", py_dbn_sample, METH_VARARGS, "DBN samples: top Gibbs, then ancestral."},
+    {"dbn_updown_epoch", (PyCFunction)(void (*)(void))py_dbn_updown_epoch,
+     METH_VARARGS | METH_KEYWORDS, "One pass of the up-down algorithm."},
+    {"dbn_bound", py_dbn_bound, METH_VARARGS, "Sampled variational bound per row."},
+    {"dbn_exact", py_dbn_exact, METH_VARARGS, "Exact log p(v) and exact bound per row."},
     {"random_words", py_random_words, METH_VARARGS, "Philox words of one stream row."},
     {"gemm_bound_epoch", py_gemm_bound_epoch, METH_VARARGS,
      "Seconds taken by an RBM epoch's five GEMMs alone."},

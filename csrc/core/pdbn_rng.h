@@ -22,6 +22,9 @@ enum pdbn_purpose {
     PDBN_RNG_LABEL = 5,
     PDBN_RNG_AIS_VISIBLE = 6,
     PDBN_RNG_AIS_HIDDEN = 7,
+    PDBN_RNG_DATA = 8,
+    PDBN_RNG_RECOGNITION = 9,
+    PDBN_RNG_GENERATIVE = 10,
     PDBN_RNG_TEST = 255
 };
 

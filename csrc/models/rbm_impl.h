@@ -13,7 +13,24 @@ static int PDBN_FN(rbm_check)(const PDBN_FN(pdbn_rbm) *m, pdbn_error *err)
                    "RBM layers are too large for BLAS");
     PDBN_RETURN_IF(m->visible != PDBN_VISIBLE_BERNOULLI && m->visible != PDBN_VISIBLE_GAUSSIAN,
                    err, PDBN_ERR_VALUE, "unknown visible unit type %d", m->visible);
+    PDBN_RETURN_IF(m->n_softmax > m->n_visible, err, PDBN_ERR_VALUE,
+                   "the softmax group (%zu units) is larger than the visible layer (%zu)",
+                   m->n_softmax, m->n_visible);
     return PDBN_OK;
+}
+
+/* Random words one visible row's sampler needs: two per unit (Gaussian) plus one for the
+ * softmax group; also enough for a hidden row. */
+static size_t PDBN_FN(rbm_n_words)(const PDBN_FN(pdbn_rbm) *m)
+{
+    return 2 * (m->n_visible > m->n_hidden ? m->n_visible : m->n_hidden) + 1;
+}
+
+/* The softmax group of row vr (ld-free: the last ns entries) set to one-hot k. */
+static void PDBN_FN(rbm_set_label)(const PDBN_FN(pdbn_rbm) *m, real *vr, int64_t k)
+{
+    real *g = vr + (m->n_visible - m->n_softmax);
+    for (size_t y = 0; y < m->n_softmax; y++) g[y] = (int64_t)y == k ? (real)1 : (real)0;
 }
 
 static int PDBN_FN(rbm_check_data)(const PDBN_FN(pdbn_rbm) *m, const pdbn_source *data,
@@ -42,33 +59,66 @@ static void PDBN_FN(rbm_visible_pre)(const PDBN_FN(pdbn_rbm) *m, const real *h, 
                        m->weights, m->n_visible, (real)0, v, m->n_visible);
 }
 
-/* In place: pre-activations (bias not yet added) -> samples of p(v | h) (Eq. 18 of 004, or
- * N(b + W'h, I)). Row r uses stream row row0 + r. */
-static void PDBN_FN(rbm_sample_visible)(const PDBN_FN(pdbn_rbm) *m, const pdbn_stream *s,
-                                        size_t rows, real *v, uint32_t *words)
+/* In place: logits (bias included) -> samples; the first nb units binary or Gaussian, the
+ * last ns a softmax group. words has rbm_n_words entries; row r draws from stream row r. */
+static void PDBN_FN(rbm_sample_visible_logits)(const PDBN_FN(pdbn_rbm) *m, const pdbn_stream *s,
+                                               size_t rows, real *v, uint32_t *words)
 {
-    const size_t nv = m->n_visible;
+    const size_t nv = m->n_visible, ns = m->n_softmax, nb = nv - ns;
+    const size_t nw = (m->visible == PDBN_VISIBLE_GAUSSIAN ? 2 * nb : nb) + (ns ? 1 : 0);
     for (size_t r = 0; r < rows; r++) {
         real *vr = v + r * nv;
+        pdbn_random_words(s, (uint32_t)r, nw, words);
         if (m->visible == PDBN_VISIBLE_GAUSSIAN) {
-            PDBN_FN(pdbn_add_bias_rows)(1, nv, vr, nv, m->visible_bias);
-            pdbn_random_words(s, (uint32_t)r, 2 * nv, words);
-            PDBN_FN(pdbn_gaussian)(nv, vr, words, vr);
+            PDBN_FN(pdbn_gaussian)(nb, vr, words, vr);
         } else {
-            PDBN_FN(pdbn_sigmoid_rows)(1, nv, vr, nv, m->visible_bias, (real)1);
-            pdbn_random_words(s, (uint32_t)r, nv, words);
-            PDBN_FN(pdbn_bernoulli)(nv, vr, words, vr);
+            PDBN_FN(pdbn_sigmoid_rows)(1, nb, vr, nb, NULL, (real)1);
+            PDBN_FN(pdbn_bernoulli)(nb, vr, words, vr);
         }
+        if (ns) PDBN_FN(pdbn_softmax_sample)(1, ns, vr + nb, ns, words + nw - 1, vr + nb, ns);
     }
 }
 
-/* In place: pre-activations -> E[v | h]. */
+/* In place: pre-activations (bias not yet added) -> samples of p(v | h) (Eq. 18 of 004, or
+ * N(b + W'h, I); a softmax over the label group). Row r uses stream row r. */
+static void PDBN_FN(rbm_sample_visible)(const PDBN_FN(pdbn_rbm) *m, const pdbn_stream *s,
+                                        size_t rows, real *v, uint32_t *words)
+{
+    PDBN_FN(pdbn_add_bias_rows)(rows, m->n_visible, v, m->n_visible, m->visible_bias);
+    PDBN_FN(rbm_sample_visible_logits)(m, s, rows, v, words);
+}
+
+/* In place: pre-activations -> E[v | h] (the label group's class probabilities). */
 static void PDBN_FN(rbm_visible_mean)(const PDBN_FN(pdbn_rbm) *m, size_t rows, real *v)
 {
-    if (m->visible == PDBN_VISIBLE_GAUSSIAN)
-        PDBN_FN(pdbn_add_bias_rows)(rows, m->n_visible, v, m->n_visible, m->visible_bias);
+    const size_t nv = m->n_visible, ns = m->n_softmax, nb = nv - ns;
+    if (m->visible == PDBN_VISIBLE_GAUSSIAN || ns)
+        PDBN_FN(pdbn_add_bias_rows)(rows, nv, v, nv, m->visible_bias);
+    if (m->visible == PDBN_VISIBLE_BERNOULLI)
+        PDBN_FN(pdbn_sigmoid_rows)(rows, nb, v, nv, ns ? NULL : m->visible_bias, (real)1);
+    if (ns) PDBN_FN(pdbn_softmax_sample)(rows, ns, v + nb, nv, NULL, NULL, 0);
+}
+
+size_t PDBN_FN(pdbn_rbm_n_words)(const PDBN_FN(pdbn_rbm) *m) { return PDBN_FN(rbm_n_words)(m); }
+
+void PDBN_FN(pdbn_rbm_visible_given_hidden)(const PDBN_FN(pdbn_rbm) *m, const real *h, size_t rows,
+                                            const pdbn_stream *s, real *v, uint32_t *words)
+{
+    PDBN_FN(rbm_visible_pre)(m, h, rows, v);
+    if (s == NULL)
+        PDBN_FN(rbm_visible_mean)(m, rows, v);
     else
-        PDBN_FN(pdbn_sigmoid_rows)(rows, m->n_visible, v, m->n_visible, m->visible_bias, (real)1);
+        PDBN_FN(rbm_sample_visible)(m, s, rows, v, words);
+}
+
+/* -log f(v) without the hidden term: b.v (binary) or -|v - b|^2 / 2 (Gaussian) over the first
+ * nb units, plus b.v over the label group; in double. */
+static double PDBN_FN(rbm_visible_term)(const PDBN_FN(pdbn_rbm) *m, const real *v, const real *b)
+{
+    const size_t nv = m->n_visible, nb = nv - m->n_softmax;
+    if (m->visible == PDBN_VISIBLE_BERNOULLI) return PDBN_FN(pdbn_dot_acc)(nv, b, v);
+    return -0.5 * PDBN_FN(pdbn_sqdist_acc)(nb, v, b) +
+           PDBN_FN(pdbn_dot_acc)(nv - nb, b + nb, v + nb);
 }
 
 /* out (rows x nh, ld nh) = Bernoulli samples of the probabilities p (ld nh). */
@@ -160,7 +210,9 @@ int PDBN_FN(pdbn_rbm_epoch)(const PDBN_FN(pdbn_rbm) *m, const pdbn_rbm_train *cf
     const size_t nw = nh * nv;
     const int mom = cfg->momentum > 0.0;
     const size_t n_snap = nw + nv + nh + (mom ? nw + nv + nh : 0) + (pcd ? pmax * nh : 0);
-    const size_t n_words = 2 * (nv > nh ? nv : nh);
+    const size_t n_words = PDBN_FN(rbm_n_words)(m);
+    PDBN_RETURN_IF(cfg->sample_input && m->visible != PDBN_VISIBLE_BERNOULLI, err,
+                   PDBN_ERR_VALUE, "sampled inputs need binary visible units");
 
     size_t need = 0;
     pdbn_ws_add(&need, pdbn_ws_piece(n, sizeof(int64_t)));
@@ -208,6 +260,15 @@ int PDBN_FN(pdbn_rbm_epoch)(const PDBN_FN(pdbn_rbm) *m, const pdbn_rbm_train *cf
         const size_t lo = bi * n / n_batches, hi = (bi + 1) * n / n_batches, b = hi - lo;
         const uint32_t batch = (uint32_t)bi;
         PDBN_FN(pdbn_source_gather)(data, perm, lo, b, vb, nv);
+        if (cfg->sample_input) {
+            /* a fresh binary sample of each row's probabilities (the label group is one-hot
+             * already, which a Bernoulli draw leaves as it is) */
+            pdbn_stream sd = pdbn_stream_at(cfg->seed, PDBN_RNG_DATA, 0, cfg->epoch, batch);
+            for (size_t r = 0; r < b; r++) {
+                pdbn_random_words(&sd, (uint32_t)r, nv, words);
+                PDBN_FN(pdbn_bernoulli)(nv, vb + r * nv, words, vb + r * nv);
+            }
+        }
         size_t P;
         if (pcd) {
             /* PCD-k (Tieleman 2008; text 002 "SML"): the negative phase continues the
@@ -335,9 +396,8 @@ int PDBN_FN(pdbn_rbm_free_energy)(const PDBN_FN(pdbn_rbm) *m, const pdbn_source 
         PDBN_FN(rbm_hidden_pre)(m, v, ld, rows, h);
         for (size_t r = 0; r < rows; r++) {
             const real *vr = v + r * ld;
-            double vis = m->visible == PDBN_VISIBLE_GAUSSIAN ? 0.5 * PDBN_FN(pdbn_sqdist_acc)(nv, vr, b)
-                                                              : -PDBN_FN(pdbn_dot_acc)(nv, b, vr);
-            out[r0 + r] = vis - PDBN_FN(pdbn_softplus_sum)(nh, h + r * nh, m->hidden_bias, 1.0);
+            out[r0 + r] = -PDBN_FN(rbm_visible_term)(m, vr, b) -
+                          PDBN_FN(pdbn_softplus_sum)(nh, h + r * nh, m->hidden_bias, 1.0);
         }
         st = pdbn_poll(ctl, err);
     }
@@ -351,9 +411,10 @@ int PDBN_FN(pdbn_rbm_pseudo_loglik)(const PDBN_FN(pdbn_rbm) *m, const pdbn_sourc
 {
     PDBN_FORWARD(PDBN_FN(rbm_check_data)(m, data, err));
     const size_t nv = m->n_visible, nh = m->n_hidden;
+    /* only binary units are flipped: a flipped label unit would leave the group's states */
     for (size_t r = 0; r < data->rows; r++)
-        PDBN_RETURN_IF(flip[r] < 0 || (uint64_t)flip[r] >= nv, err, PDBN_ERR_VALUE,
-                       "flip index %lld out of range", (long long)flip[r]);
+        PDBN_RETURN_IF(flip[r] < 0 || (uint64_t)flip[r] >= nv - m->n_softmax, err,
+                       PDBN_ERR_VALUE, "flip index %lld out of range", (long long)flip[r]);
     size_t need = 0;
     pdbn_ws_add(&need, pdbn_ws_piece(PDBN_RBM_CHUNK * nv, sizeof(real)));
     pdbn_ws_add(&need, pdbn_ws_piece(PDBN_RBM_CHUNK * nh, sizeof(real)));
@@ -397,7 +458,7 @@ int PDBN_FN(pdbn_rbm_gibbs)(const PDBN_FN(pdbn_rbm) *m, const pdbn_source *data,
 {
     PDBN_FORWARD(PDBN_FN(rbm_check_data)(m, data, err));
     const size_t nv = m->n_visible, nh = m->n_hidden;
-    const size_t n_words = 2 * (nv > nh ? nv : nh);
+    const size_t n_words = PDBN_FN(rbm_n_words)(m);
     size_t need = 0;
     pdbn_ws_add(&need, pdbn_ws_piece(PDBN_RBM_CHUNK * nv, sizeof(real)));
     pdbn_ws_add(&need, pdbn_ws_piece(PDBN_RBM_CHUNK * nh, sizeof(real)));
@@ -426,15 +487,20 @@ int PDBN_FN(pdbn_rbm_gibbs)(const PDBN_FN(pdbn_rbm) *m, const pdbn_source *data,
 }
 
 int PDBN_FN(pdbn_rbm_sample)(const PDBN_FN(pdbn_rbm) *m, size_t n_samples, size_t n_steps,
-                             uint32_t seed, uint32_t epoch, int means, real *out,
-                             const pdbn_control *ctl, pdbn_error *err)
+                             uint32_t seed, uint32_t epoch, int means, const int64_t *clamp,
+                             real *out, const pdbn_control *ctl, pdbn_error *err)
 {
     enum { CH = 256 };
     PDBN_FORWARD(PDBN_FN(rbm_check)(m, err));
     PDBN_RETURN_IF(n_steps < 1 || n_steps > (1u << 23), err, PDBN_ERR_VALUE,
                    "n_steps must be in [1, 2^23]");
-    const size_t nv = m->n_visible, nh = m->n_hidden;
-    const size_t n_words = 2 * (nv > nh ? nv : nh);
+    const size_t nv = m->n_visible, nh = m->n_hidden, ns = m->n_softmax, nb = nv - ns;
+    PDBN_RETURN_IF(clamp != NULL && ns == 0, err, PDBN_ERR_VALUE,
+                   "clamped labels need a softmax group");
+    for (size_t r = 0; clamp != NULL && r < n_samples; r++)
+        PDBN_RETURN_IF(clamp[r] < 0 || (uint64_t)clamp[r] >= ns, err, PDBN_ERR_VALUE,
+                       "label %lld out of range", (long long)clamp[r]);
+    const size_t n_words = PDBN_FN(rbm_n_words)(m);
     size_t need = 0;
     pdbn_ws_add(&need, pdbn_ws_piece(CH * nh, sizeof(real)));
     pdbn_ws_add(&need, pdbn_ws_piece(n_words, sizeof(uint32_t)));
@@ -447,17 +513,19 @@ int PDBN_FN(pdbn_rbm_sample)(const PDBN_FN(pdbn_rbm) *m, size_t n_samples, size_
         const size_t rows = n_samples - r0 < CH ? n_samples - r0 : CH;
         const uint32_t chunk = (uint32_t)(r0 / CH);
         real *v = out + r0 * nv;
-        /* start: uniformly random binary states, or N(b, I) for Gaussian units */
+        /* start: uniformly random binary states, or N(b, I) for Gaussian units; a uniformly
+         * random (or the clamped) label */
         pdbn_stream s0 = pdbn_stream_at(seed, PDBN_RNG_INIT, 0, epoch, chunk);
         for (size_t r = 0; r < rows; r++) {
             real *vr = v + r * nv;
-            if (m->visible == PDBN_VISIBLE_GAUSSIAN) {
-                pdbn_random_words(&s0, (uint32_t)r, 2 * nv, words);
-                PDBN_FN(pdbn_gaussian)(nv, m->visible_bias, words, vr);
-            } else {
-                pdbn_random_words(&s0, (uint32_t)r, nv, words);
-                for (size_t i = 0; i < nv; i++) vr[i] = (real)(words[i] >> 31);
-            }
+            pdbn_random_words(&s0, (uint32_t)r, 2 * nv + 1, words);
+            if (m->visible == PDBN_VISIBLE_GAUSSIAN)
+                PDBN_FN(pdbn_gaussian)(nb, m->visible_bias, words, vr);
+            else
+                for (size_t i = 0; i < nb; i++) vr[i] = (real)(words[i] >> 31);
+            if (ns)
+                PDBN_FN(rbm_set_label)(m, vr, clamp ? clamp[r0 + r]
+                                                    : (int64_t)(((uint64_t)words[2 * nv] * ns) >> 32));
         }
         for (size_t s = 0; s < n_steps && st == PDBN_OK; s++) {
             pdbn_stream sh = pdbn_stream_at(seed, PDBN_RNG_HIDDEN, (uint32_t)s, epoch, chunk);
@@ -470,11 +538,82 @@ int PDBN_FN(pdbn_rbm_sample)(const PDBN_FN(pdbn_rbm) *m, size_t n_samples, size_
                 PDBN_FN(rbm_visible_mean)(m, rows, v);
             else
                 PDBN_FN(rbm_sample_visible)(m, &sv, rows, v, words);
+            for (size_t r = 0; clamp != NULL && r < rows; r++)
+                PDBN_FN(rbm_set_label)(m, v + r * nv, clamp[r0 + r]);
             if ((s & 15) == 15) st = pdbn_poll(ctl, err);
         }
     }
     pdbn_ws_free(&ws);
     return st;
+}
+
+int PDBN_FN(pdbn_rbm_label_free_energy)(const PDBN_FN(pdbn_rbm) *m, const pdbn_source *data,
+                                        double *free, real *hidden, const pdbn_control *ctl,
+                                        pdbn_error *err)
+{
+    enum { CH = 256 };
+    PDBN_FORWARD(PDBN_FN(rbm_check)(m, err));
+    PDBN_FORWARD(pdbn_source_check(data, err));
+    const size_t nv = m->n_visible, nh = m->n_hidden, ns = m->n_softmax, nb = nv - ns;
+    PDBN_RETURN_IF(ns == 0, err, PDBN_ERR_VALUE, "the model has no label units");
+    PDBN_RETURN_IF(data->cols != nb, err, PDBN_ERR_VALUE,
+                   "data has %zu features, the model %zu besides its labels", data->cols, nb);
+    size_t need = 0;
+    pdbn_ws_add(&need, pdbn_ws_piece(CH * nv, sizeof(real)));
+    pdbn_ws_add(&need, pdbn_ws_piece(CH * nh, sizeof(real)));
+    pdbn_ws_add(&need, pdbn_ws_piece((ns + 1) * nh, sizeof(real)));
+    pdbn_ws_add(&need, pdbn_ws_piece(ns, sizeof(double)));
+    pdbn_ws ws;
+    PDBN_FORWARD(pdbn_ws_alloc(&ws, need, err));
+    real *v = pdbn_ws_take(&ws, CH * nv, sizeof(real)); /* zeroed: the label columns stay 0 */
+    real *pre = pdbn_ws_take(&ws, CH * nh, sizeof(real));
+    real *wlab = pdbn_ws_take(&ws, (ns + 1) * nh, sizeof(real)), *t = wlab + ns * nh;
+    double *fy = pdbn_ws_take(&ws, ns, sizeof(double));
+    for (size_t y = 0; y < ns; y++)
+        for (size_t j = 0; j < nh; j++)
+            wlab[y * nh + j] = m->weights[j * nv + nb + y] + m->hidden_bias[j];
+    int st = PDBN_OK;
+    for (size_t r0 = 0; r0 < data->rows && st == PDBN_OK; r0 += CH) {
+        const size_t rows = data->rows - r0 < CH ? data->rows - r0 : CH;
+        PDBN_FN(pdbn_source_gather)(data, NULL, r0, rows, v, nv);
+        PDBN_FN(rbm_hidden_pre)(m, v, nv, rows, pre);
+        for (size_t r = 0; r < rows; r++) {
+            const real *pr = pre + r * nh;
+            const double vis = PDBN_FN(rbm_visible_term)(m, v + r * nv, m->visible_bias);
+            double mx = -INFINITY;
+            for (size_t y = 0; y < ns; y++) {
+                /* F(x, y) = -vis(x) - b_y - sum_j softplus(c_j + W_j x + U_jy) (Eq. 7 of 004
+                 * with the one-hot label as part of v) */
+                for (size_t j = 0; j < nh; j++) t[j] = pr[j] + wlab[y * nh + j];
+                fy[y] = -vis - (double)m->visible_bias[nb + y] -
+                        PDBN_FN(pdbn_softplus_sum)(nh, t, NULL, 1.0);
+                if (free != NULL) free[(r0 + r) * ns + y] = fy[y];
+                mx = -fy[y] > mx ? -fy[y] : mx;
+            }
+            if (hidden == NULL) continue;
+            double tot = 0.0;
+            for (size_t y = 0; y < ns; y++) tot += (fy[y] = exp(-fy[y] - mx));
+            real *hr = hidden + (r0 + r) * nh;
+            for (size_t j = 0; j < nh; j++) hr[j] = 0;
+            for (size_t y = 0; y < ns; y++) {
+                for (size_t j = 0; j < nh; j++) t[j] = pr[j] + wlab[y * nh + j];
+                PDBN_FN(pdbn_sigmoid_rows)(1, nh, t, nh, NULL, (real)1);
+                const real py = (real)(fy[y] / tot);
+                for (size_t j = 0; j < nh; j++) hr[j] += py * t[j];
+            }
+        }
+        st = pdbn_poll(ctl, err);
+    }
+    pdbn_ws_free(&ws);
+    return st;
+}
+
+/* log sum_y exp(x[y] + bias[y]) over a softmax group, in double. */
+static double PDBN_FN(rbm_group_lse)(size_t ns, const real *x, const real *bias)
+{
+    double mx = -INFINITY, sum = 0.0;
+    for (size_t y = 0; y < ns; y++) pdbn_lse_push((double)x[y] + (double)bias[y], &mx, &sum);
+    return mx + log(sum);
 }
 
 int PDBN_FN(pdbn_rbm_log_partition_exact)(const PDBN_FN(pdbn_rbm) *m, unsigned max_units,
@@ -483,63 +622,79 @@ int PDBN_FN(pdbn_rbm_log_partition_exact)(const PDBN_FN(pdbn_rbm) *m, unsigned m
 {
     enum { CH = 1024 };
     PDBN_FORWARD(PDBN_FN(rbm_check)(m, err));
-    const size_t nv = m->n_visible, nh = m->n_hidden;
+    const size_t nv = m->n_visible, nh = m->n_hidden, ns = m->n_softmax, nb = nv - ns;
     const int gauss = m->visible == PDBN_VISIBLE_GAUSSIAN;
-    /* Sum out the larger layer analytically, enumerate the smaller one. */
-    const int enum_hidden = gauss || nh <= nv;
-    const size_t units = enum_hidden ? nh : nv, other = enum_hidden ? nv : nh;
+    /* Sum out the larger layer analytically, enumerate the smaller one (the visible layer's
+     * binary units, each state with every label). */
+    const int enum_hidden = gauss || nh <= nb;
+    const size_t units = enum_hidden ? nh : nb, width = enum_hidden ? nh : nv;
+    const size_t other = enum_hidden ? nv : nh;
     PDBN_RETURN_IF(units > max_units || units > 40, err, PDBN_ERR_VALUE,
                    "exact log Z enumerates 2^%zu states of the %s layer, more than the limit of "
                    "2^%u; use method='ais'",
                    units, enum_hidden ? "hidden" : "visible", max_units);
     size_t need = 0;
-    pdbn_ws_add(&need, pdbn_ws_piece(CH * units, sizeof(real)));
+    pdbn_ws_add(&need, pdbn_ws_piece(CH * width, sizeof(real)));
     pdbn_ws_add(&need, pdbn_ws_piece(CH * other, sizeof(real)));
+    pdbn_ws_add(&need, pdbn_ws_piece(ns * nh + nh, sizeof(real)));
     pdbn_ws ws;
     PDBN_FORWARD(pdbn_ws_alloc(&ws, need, err));
-    real *states = pdbn_ws_take(&ws, CH * units, sizeof(real));
+    real *states = pdbn_ws_take(&ws, CH * width, sizeof(real)); /* zeroed: labels stay 0 */
     real *prod = pdbn_ws_take(&ws, CH * other, sizeof(real));
+    real *wlab = pdbn_ws_take(&ws, ns * nh + nh, sizeof(real)), *tmp = wlab + ns * nh;
+    for (size_t y = 0; y < ns; y++)
+        for (size_t j = 0; j < nh; j++) wlab[y * nh + j] = m->weights[j * nv + nb + y];
     const real *b = m->visible_bias, *c = m->hidden_bias;
     const uint64_t total = (uint64_t)1 << units;
     double mx = -INFINITY, sum = 0.0, bb = 0.0;
-    for (size_t i = 0; i < nv; i++) bb += (double)b[i] * (double)b[i];
+    for (size_t i = 0; i < nb; i++) bb += (double)b[i] * (double)b[i];
     int st = PDBN_OK;
     for (uint64_t s0 = 0; s0 < total && st == PDBN_OK; s0 += CH) {
         const size_t rows = total - s0 < CH ? (size_t)(total - s0) : CH;
         for (size_t r = 0; r < rows; r++)
             for (size_t j = 0; j < units; j++)
-                states[r * units + j] = (real)(((s0 + r) >> j) & 1u);
+                states[r * width + j] = (real)(((s0 + r) >> j) & 1u);
         if (enum_hidden)
             PDBN_FN(rbm_visible_pre)(m, states, rows, prod);
         else
             PDBN_FN(rbm_hidden_pre)(m, states, nv, rows, prod);
         for (size_t r = 0; r < rows; r++) {
-            const real *x = states + r * units, *p = prod + r * other;
-            double t = 0.0;
+            const real *x = states + r * width, *p = prod + r * other;
             if (enum_hidden) {
+                double t = 0.0;
                 for (size_t j = 0; j < nh; j++) t += (double)c[j] * (double)x[j];
                 if (gauss) {
-                    /* sum_h int dv exp(-E) = sum_h (2 pi)^(nv/2) exp(c.h + (|b + W'h|^2 - |b|^2)/2) */
+                    /* sum_h int dv exp(-E) = sum_h (2 pi)^(nb/2) exp(c.h + (|b + W'h|^2 - |b|^2)/2) */
                     double uu = 0.0;
-                    for (size_t i = 0; i < nv; i++) {
+                    for (size_t i = 0; i < nb; i++) {
                         double u = (double)b[i] + (double)p[i];
                         uu += u * u;
                     }
                     t += 0.5 * (uu - bb);
                 } else {
-                    t += PDBN_FN(pdbn_softplus_sum)(nv, p, b, 1.0);
+                    t += PDBN_FN(pdbn_softplus_sum)(nb, p, b, 1.0);
                 }
+                if (ns) t += PDBN_FN(rbm_group_lse)(ns, p + nb, b + nb);
+                pdbn_lse_push(t, &mx, &sum);
             } else {
-                for (size_t i = 0; i < nv; i++) t += (double)b[i] * (double)x[i];
-                t += PDBN_FN(pdbn_softplus_sum)(nh, p, c, 1.0);
+                double t = 0.0;
+                for (size_t i = 0; i < nb; i++) t += (double)b[i] * (double)x[i];
+                if (ns == 0) {
+                    pdbn_lse_push(t + PDBN_FN(pdbn_softplus_sum)(nh, p, c, 1.0), &mx, &sum);
+                    continue;
+                }
+                for (size_t y = 0; y < ns; y++) {
+                    for (size_t j = 0; j < nh; j++) tmp[j] = p[j] + wlab[y * nh + j];
+                    pdbn_lse_push(t + (double)b[nb + y] + PDBN_FN(pdbn_softplus_sum)(nh, tmp, c, 1.0),
+                                  &mx, &sum);
+                }
             }
-            pdbn_lse_push(t, &mx, &sum);
         }
         st = pdbn_poll(ctl, err);
     }
     pdbn_ws_free(&ws);
     if (st != PDBN_OK) return st;
-    *log_z = mx + log(sum) + (gauss ? 0.5 * (double)nv * log(2.0 * 3.14159265358979323846) : 0.0);
+    *log_z = mx + log(sum) + (gauss ? 0.5 * (double)nb * log(2.0 * 3.14159265358979323846) : 0.0);
     return PDBN_OK;
 }
 
@@ -567,9 +722,7 @@ static int PDBN_FN(rbm_ais_log_ratio)(void *ctx, double beta_prev, double beta, 
     PDBN_FN(rbm_hidden_pre)(m, a->v, nv, a->n_chains, a->pre);
     for (size_t r = 0; r < a->n_chains; r++) {
         const real *v = a->v + r * nv;
-        double vis = m->visible == PDBN_VISIBLE_GAUSSIAN
-                         ? 0.5 * (PDBN_FN(pdbn_sqdist_acc)(nv, v, bA) - PDBN_FN(pdbn_sqdist_acc)(nv, v, b))
-                         : PDBN_FN(pdbn_dot_acc)(nv, b, v) - PDBN_FN(pdbn_dot_acc)(nv, bA, v);
+        double vis = PDBN_FN(rbm_visible_term)(m, v, b) - PDBN_FN(rbm_visible_term)(m, v, bA);
         logw[r] += (beta - beta_prev) * vis +
                    PDBN_FN(pdbn_softplus_diff_sum)(nh, a->pre + r * nh, m->hidden_bias, beta,
                                                    beta_prev);
@@ -594,15 +747,8 @@ static int PDBN_FN(rbm_ais_transition)(void *ctx, double beta, uint32_t step, pd
     for (size_t r = 0; r < n; r++) {
         real *v = a->v + r * nv;
         for (size_t i = 0; i < nv; i++) v[i] = w0 * bA[i] + w1 * (b[i] + v[i]);
-        if (m->visible == PDBN_VISIBLE_GAUSSIAN) {
-            pdbn_random_words(&sv, (uint32_t)r, 2 * nv, a->words);
-            PDBN_FN(pdbn_gaussian)(nv, v, a->words, v);
-        } else {
-            PDBN_FN(pdbn_sigmoid_rows)(1, nv, v, nv, NULL, (real)1);
-            pdbn_random_words(&sv, (uint32_t)r, nv, a->words);
-            PDBN_FN(pdbn_bernoulli)(nv, v, a->words, v);
-        }
     }
+    PDBN_FN(rbm_sample_visible_logits)(m, &sv, n, a->v, a->words);
     return PDBN_OK;
 }
 
@@ -616,10 +762,10 @@ int PDBN_FN(pdbn_rbm_log_partition_ais)(const PDBN_FN(pdbn_rbm) *m, const real *
                    "n_chains must be at least 1");
     PDBN_RETURN_IF(n_betas < 2 || n_betas > (1u << 23), err, PDBN_ERR_VALUE,
                    "n_betas must be in [2, 2^23]");
-    const size_t nv = m->n_visible, nh = m->n_hidden;
+    const size_t nv = m->n_visible, nh = m->n_hidden, ns = m->n_softmax, nb = nv - ns;
     for (size_t i = 0; i < nv; i++)
         PDBN_RETURN_IF(!isfinite(base_bias[i]), err, PDBN_ERR_VALUE, "base model is not finite");
-    const size_t n_words = 2 * (nv > nh ? nv : nh);
+    const size_t n_words = PDBN_FN(rbm_n_words)(m);
     size_t need = 0;
     pdbn_ws_add(&need, pdbn_ws_piece(n_chains * nv, sizeof(real)));
     pdbn_ws_add(&need, pdbn_ws_piece(n_chains * nh, sizeof(real)));
@@ -645,22 +791,17 @@ int PDBN_FN(pdbn_rbm_log_partition_ais)(const PDBN_FN(pdbn_rbm) *m, const real *
      * are present with zero couplings, contributing nh log 2) */
     pdbn_stream s0 = pdbn_stream_at(seed, PDBN_RNG_AIS_VISIBLE, 0, epoch, 1);
     double log_z0 = (double)nh * log(2.0);
-    for (size_t r = 0; r < n_chains; r++) {
-        real *v = a.v + r * nv;
-        if (m->visible == PDBN_VISIBLE_GAUSSIAN) {
-            pdbn_random_words(&s0, (uint32_t)r, 2 * nv, a.words);
-            PDBN_FN(pdbn_gaussian)(nv, base_bias, a.words, v);
-        } else {
-            memcpy(v, base_bias, nv * sizeof(real));
-            PDBN_FN(pdbn_sigmoid_rows)(1, nv, v, nv, NULL, (real)1);
-            pdbn_random_words(&s0, (uint32_t)r, nv, a.words);
-            PDBN_FN(pdbn_bernoulli)(nv, v, a.words, v);
-        }
-    }
+    for (size_t r = 0; r < n_chains; r++) memcpy(a.v + r * nv, base_bias, nv * sizeof(real));
+    PDBN_FN(rbm_sample_visible_logits)(m, &s0, n_chains, a.v, a.words);
     if (m->visible == PDBN_VISIBLE_GAUSSIAN)
-        log_z0 += 0.5 * (double)nv * log(2.0 * 3.14159265358979323846);
+        log_z0 += 0.5 * (double)nb * log(2.0 * 3.14159265358979323846);
     else
-        log_z0 += PDBN_FN(pdbn_softplus_sum)(nv, base_bias, NULL, 1.0);
+        log_z0 += PDBN_FN(pdbn_softplus_sum)(nb, base_bias, NULL, 1.0);
+    if (ns) {
+        double mx = -INFINITY, sum = 0.0;
+        for (size_t y = 0; y < ns; y++) pdbn_lse_push((double)base_bias[nb + y], &mx, &sum);
+        log_z0 += mx + log(sum);
+    }
 
     pdbn_ais_model model = {PDBN_FN(rbm_ais_log_ratio), PDBN_FN(rbm_ais_transition), &a};
     int st = pdbn_ais_run(&model, betas, n_betas, n_chains, logw, ctl, err);
