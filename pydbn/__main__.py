@@ -153,36 +153,61 @@ def _demo(args):
     return 0
 
 
-def _load_data(name, kind="train"):
-    """X for a data-set name (digits, mnist, mnist-binarized, fashion-mnist) or a .npy path."""
+def _load_data(name, kind="train", labels=False):
+    """X (and y when labels) for a data-set name (digits, mnist, mnist-binarized,
+    fashion-mnist) or a .npy path (no labels)."""
     from . import datasets
 
+    loaded = None
     if name == "digits":
-        return datasets.load_digits_binary()[0]
-    if name == "mnist":
-        return datasets.load_mnist(kind=kind)[0]
-    if name == "mnist-binarized":
-        return datasets.load_mnist(kind=kind, binarized=True)[0]
-    if name == "fashion-mnist":
-        return datasets.load_fashion_mnist(kind=kind)[0]
-    if name.endswith(".npy"):
+        loaded = datasets.load_digits_binary()
+    elif name == "mnist":
+        loaded = datasets.load_mnist(kind=kind)
+    elif name == "mnist-binarized":
+        loaded = datasets.load_mnist(kind=kind, binarized=True)
+    elif name == "fashion-mnist":
+        loaded = datasets.load_fashion_mnist(kind=kind)
+    elif name.endswith(".npy"):
+        if labels:
+            raise SystemExit("a .npy file has no labels: drop --labels")
         return np.load(name, mmap_mode="r")
+    if loaded is not None:
+        if labels and loaded[1] is None:
+            raise SystemExit(f"{name!r} has no labels here: drop --labels")
+        return loaded if labels else loaded[0]
     raise SystemExit(f"unknown data {name!r}: digits, mnist, mnist-binarized, fashion-mnist or a .npy file")
 
 
+def _hidden_sizes(text):
+    try:
+        sizes = tuple(int(s) for s in text.split(","))
+    except ValueError:
+        raise SystemExit(f"--hidden must be comma-separated integers, got {text!r}") from None
+    return sizes
+
+
 def _fit(args):
-    from . import RBM
+    from . import DBN, RBM
     from .persistence import save_model
 
-    X = _load_data(args.data)
+    loaded = _load_data(args.data, labels=args.labels)
+    X, y = loaded if args.labels else (loaded, None)
     if args.binarize is not None:
         X = (np.asarray(X) > args.binarize).astype(np.float32)
-    model = RBM(n_components=args.n_components, learning_rate=args.learning_rate,
-                batch_size=args.batch_size, n_iter=args.n_iter, method=args.method, k=args.k,
-                momentum=args.momentum, weight_decay=args.weight_decay,
-                random_state=args.random_state, verbose=args.verbose)
+    common = dict(learning_rate=args.learning_rate, batch_size=args.batch_size,
+                  n_iter=args.n_iter, method=args.method, k=args.k, momentum=args.momentum,
+                  weight_decay=args.weight_decay, random_state=args.random_state,
+                  verbose=args.verbose)
+    if args.model == "dbn":
+        model = DBN(hidden_layer_sizes=_hidden_sizes(args.hidden),
+                    fine_tune="up-down" if args.n_iter_fine_tune > 0 else None,
+                    n_iter_fine_tune=args.n_iter_fine_tune, **common)
+    else:
+        if args.labels:
+            raise SystemExit("--labels needs --model dbn")
+        model = RBM(n_components=args.n_components, **common)
     start = time.perf_counter()
-    model.fit(X)
+    model.fit(X, y)
     save_model(model, args.out)
     print(f"trained {model!r} on {X.shape[0]} x {X.shape[1]} in {time.perf_counter() - start:.1f} s")
     print(f"saved to {args.out}")
@@ -193,9 +218,20 @@ def _sample(args):
     from .persistence import load_model
     from .plotting import save_png, tile_images
 
+    from . import DBN
+
     model = load_model(args.model)
-    samples = model.sample(args.n_samples, n_steps=args.n_steps, random_state=args.random_state,
-                           return_means=not args.states)
+    if isinstance(model, DBN):
+        label = args.label
+        if label is not None and model.classes_ is not None:
+            label = np.asarray(label).astype(model.classes_.dtype)  # "3" -> 3 for int classes
+        samples = model.sample(args.n_samples, y=label, n_gibbs=args.n_steps,
+                               random_state=args.random_state, return_means=not args.states)
+    else:
+        if args.label is not None:
+            raise SystemExit("--label needs a DBN fitted with labels")
+        samples = model.sample(args.n_samples, n_steps=args.n_steps,
+                               random_state=args.random_state, return_means=not args.states)
     side = int(round(np.sqrt(samples.shape[1])))
     shape = (side, side) if side * side == samples.shape[1] else (1, samples.shape[1])
     save_png(args.out, tile_images(samples, shape=shape))
@@ -206,16 +242,32 @@ def _sample(args):
 def _evaluate(args):
     from .persistence import load_model
 
+    from . import DBN
+
     model = load_model(args.model)
     X = _load_data(args.data, kind=args.kind)
     if args.binarize is not None:
         X = (np.asarray(X) > args.binarize).astype(np.float32)
+    if isinstance(model, DBN):
+        return _evaluate_dbn(model, X, args)
     print(f"pseudo-log-likelihood: {model.score_samples(X).mean():.3f}")
     log_z, std = model.log_partition(args.method, n_chains=args.n_chains, n_betas=args.n_betas,
                                      random_state=0, return_std=True)
     ll = model.log_likelihood(X, log_z=log_z)
     print(f"log Z ({args.method}): {log_z:.3f} +- {std:.3f}")
     print(f"mean log p(x): {ll.mean():.3f} nats (+- {std:.3f} from log Z)")
+    return 0
+
+
+def _evaluate_dbn(model, X, args):
+    if model.classes_ is not None:
+        _, y = _load_data(args.data, kind=args.kind, labels=True)
+        print(f"accuracy: {model.score(X, y):.4f}")
+    log_z, std = model.log_partition(args.method, n_chains=args.n_chains, n_betas=args.n_betas,
+                                     random_state=0, return_std=True)
+    bound = model.lower_bound(X, args.method, log_z=log_z, random_state=0)
+    print(f"log Z ({args.method}): {log_z:.3f} +- {std:.3f}")
+    print(f"mean lower bound on log p(x): {bound.mean():.3f} nats (+- {std:.3f} from log Z)")
     return 0
 
 
@@ -245,7 +297,14 @@ def build_parser():
                       help="train on the 1797 digits only, without the 1-pixel shifted copies")
     demo.set_defaults(func=_demo)
 
-    fit = commands.add_parser("fit", help="train an RBM and save it (joblib)")
+    fit = commands.add_parser("fit", help="train an RBM or a DBN and save it (joblib)")
+    fit.add_argument("--model", choices=["rbm", "dbn"], default="rbm")
+    fit.add_argument("--hidden", default="500,500",
+                     help="DBN hidden layer sizes, comma-separated (default 500,500)")
+    fit.add_argument("--labels", action="store_true",
+                     help="DBN: train label units on the data set's labels")
+    fit.add_argument("--n-iter-fine-tune", type=int, default=0,
+                     help="DBN: up-down fine-tuning epochs (default 0: none)")
     fit.add_argument("--data", default="digits",
                      help="digits, mnist, mnist-binarized, fashion-mnist or a .npy file")
     fit.add_argument("--binarize", type=float, default=None, help="threshold the data at this value")
@@ -266,7 +325,10 @@ def build_parser():
     sample.add_argument("model", help="a file written by 'fit' (pydbn.save_model)")
     sample.add_argument("--out", default="samples.png")
     sample.add_argument("--n-samples", type=int, default=100)
-    sample.add_argument("--n-steps", type=int, default=1000)
+    sample.add_argument("--n-steps", type=int, default=1000,
+                        help="Gibbs steps (in the top RBM for a DBN)")
+    sample.add_argument("--label", default=None,
+                        help="DBN with labels: the class to generate (a label as in the data)")
     sample.add_argument("--random-state", type=int, default=0)
     sample.add_argument("--states", action="store_true",
                         help="binary states instead of p(v | h) of the last step")
@@ -287,7 +349,10 @@ def build_parser():
 def main(argv=None):
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except ValueError as exc:  # bad settings or data: a message, not a traceback
+        raise SystemExit(f"error: {exc}") from None
 
 
 if __name__ == "__main__":

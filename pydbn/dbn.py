@@ -70,7 +70,7 @@ class DBN(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         After greedy training, run ``n_iter_fine_tune`` epochs of the up-down algorithm
         (Hinton et al. 2006, Appendix B), with labels when ``fit`` was given ``y``.
     n_iter_fine_tune : int, default=10
-        Up-down epochs.
+        Up-down epochs, in minibatches of the top layer's ``batch_size``.
     learning_rate_fine_tune : float, default=0.01
         Up-down step size.
     k_fine_tune : int, default=3

@@ -46,3 +46,35 @@ def test_load_model_rejects_foreign_and_future_files(tmp_path):
 def test_unknown_data_name_is_a_clear_exit():
     with pytest.raises(SystemExit, match="unknown data"):
         main(["fit", "--data", "nonsense"])
+
+
+def test_dbn_fit_with_labels_sample_by_class_and_evaluate(tmp_path, capsys):
+    model_file = tmp_path / "dbn.joblib"
+    assert main(["fit", "--model", "dbn", "--hidden", "6,5", "--labels", "--data", "digits",
+                 "--n-iter", "2", "--n-iter-fine-tune", "1", "--learning-rate", "0.05",
+                 "--out", str(model_file), "--verbose", "0"]) == 0
+    model = pydbn.load_model(model_file)
+    assert isinstance(model, pydbn.DBN) and model.fine_tune == "up-down"
+    assert [r.components_.shape for r in model.rbms_] == [(6, 64), (5, 16)]
+    np.testing.assert_array_equal(model.classes_, np.arange(10))
+
+    png = tmp_path / "s.png"
+    assert main(["sample", str(model_file), "--label", "3", "--n-samples", "4", "--n-steps", "5",
+                 "--out", str(png)]) == 0
+    assert read_png(png).ndim == 2
+
+    capsys.readouterr()
+    assert main(["evaluate", str(model_file), "--data", "digits", "--method", "exact"]) == 0
+    out = capsys.readouterr().out
+    X, y = pydbn.datasets.load_digits_binary()
+    accuracy = float(out.split("accuracy: ")[1].split()[0])
+    assert accuracy == pytest.approx(model.score(X, y), abs=1e-4)
+    bound = float(out.split("mean lower bound on log p(x): ")[1].split()[0])
+    assert bound == pytest.approx(model.lower_bound(X, "exact").mean(), abs=1e-3)
+
+
+def test_cli_turns_bad_settings_into_a_message():
+    with pytest.raises(SystemExit, match="--hidden must be comma-separated"):
+        main(["fit", "--model", "dbn", "--hidden", "5,x"])
+    with pytest.raises(SystemExit, match="--labels needs --model dbn"):
+        main(["fit", "--labels"])
