@@ -14,7 +14,7 @@ from sklearn.base import (
 from sklearn.utils import ClassifierTags, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from . import _core
 from ._base import InterruptGuard, StreamMixin, as_source, on_main_thread
@@ -294,10 +294,10 @@ class DBN(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         labels = None
         classes = None
         if y is not None and self.use_labels:
-            y = np.asarray(y)
-            if y.ndim != 1 or y.shape[0] != X.shape[0]:
+            y = column_or_1d(y, warn=True)
+            if y.shape[0] != X.shape[0]:
                 raise ValueError(
-                    f"y must be 1-D with one label per row of X, got shape {y.shape}"
+                    f"y must hold one label per row of X: {y.shape[0]} labels, {X.shape[0]} rows"
                 )
             check_classification_targets(y)
             classes, labels = np.unique(y, return_inverse=True)
@@ -333,10 +333,16 @@ class DBN(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                          else np.hstack([data, onehot]))
             try:
                 rbm.fit(train)
-            finally:
-                self._add_layer(rbm, i, top)
+            except BaseException:
+                # interrupted (or failed): keep the layers trained so far, this one included
+                # as the top at its last finished epoch
+                self._add_layer(rbm, i, top=True)
                 if top and labels is not None and hasattr(rbm, "components_"):
                     self.classes_ = classes
+                raise
+            self._add_layer(rbm, i, top)
+            if top and labels is not None:
+                self.classes_ = classes
             if not top:
                 out = np.empty((X.shape[0], n_units), dtype=dtype)
                 _core.rbm_hidden_probs(rbm._model(), as_source(data, dtype), out,
@@ -420,7 +426,7 @@ class DBN(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         top = self.rbms_[-1]
         dtype = top.components_.dtype
         out = np.empty((X.shape[0], top.components_.shape[0]), dtype=dtype)
-        src = below if layers else as_source(below, dtype)
+        src = below  # the up-pass's last output, or X itself described for the core
         if self._n_labels:
             free = np.empty((X.shape[0], self._n_labels), dtype=np.float64)
             _core.rbm_label_free_energy(top._model(), src, free, out, on_main_thread())
@@ -436,8 +442,7 @@ class DBN(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 "this DBN has no label units: fit it with y (and use_labels=True) to predict"
             )
         below, layers = self._up(X)
-        dtype = self.rbms_[-1].components_.dtype
-        src = below if layers else as_source(below, dtype)
+        src = below
         free = np.empty((X.shape[0], self._n_labels), dtype=np.float64)
         _core.rbm_label_free_energy(self.rbms_[-1]._model(), src, free, None, on_main_thread())
         logits = -free
@@ -475,19 +480,22 @@ class DBN(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         X = self._validate_input(X)
         return self.classes_[np.argmax(self._log_proba(X), axis=1)]
 
-    def score(self, X, y):
-        """Mean accuracy of ``predict`` on (X, y).
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy of ``predict`` on (X, y), as scikit-learn's classifiers define it.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
 
         Returns
         -------
         accuracy : float
         """
-        return float(np.mean(self.predict(X) == np.asarray(y)))
+        from sklearn.metrics import accuracy_score
+
+        return float(accuracy_score(y, self.predict(X), sample_weight=sample_weight))
 
     # ------------------------------------------------------------------ sampling
 

@@ -538,12 +538,10 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     def _base_bias(self):
         """Visible biases of the AIS base model: logits of the smoothed data marginals."""
-        if self.visible == "gaussian":
-            return self.visible_mean_
         n = max(self.n_samples_seen_, 1)
         p = (self.visible_mean_ * n + 0.5) / (n + 1.0)  # keeps the logits finite
         p = np.clip(p, 1e-7, 1 - 1e-7)
-        base = np.log(p) - np.log1p(-p)
+        base = self.visible_mean_.copy() if self.visible == "gaussian" else np.log(p) - np.log1p(-p)
         if self._n_labels:  # a softmax group's base model: log class frequencies
             base[-self._n_labels:] = np.log(p[-self._n_labels:])
         return base

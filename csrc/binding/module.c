@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "pdbn_bench.h"
+#include "pdbn_dbm.h"
 #include "pdbn_dbn.h"
 #include "pdbn_matrix.h"
 #include "pdbn_rbm.h"
@@ -258,20 +259,22 @@ static PyObject *py_rbm_epoch(PyObject *self, PyObject *args, PyObject *kw)
 {
     static char *names[] = {"model", "X", "vel_w", "vel_vb", "vel_hb", "chains", "method", "k",
                             "batch_size", "learning_rate", "momentum", "weight_decay", "seed",
-                            "epoch", "check_signals", "guard", "sample_input", NULL};
+                            "epoch", "check_signals", "guard", "sample_input", "up_scale",
+                            "down_scale", NULL};
     rbm_arg m;
     source_arg x;
     PyObject *ovw, *ovb, *ovh, *och, *guard = Py_None;
     int method, check, sample_input = 0;
+    double up_scale = 1.0, down_scale = 1.0;
     unsigned k;
     Py_ssize_t bs;
     double lr, mom, wd;
     unsigned long seed, epoch;
     (void)self;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&OOOOiIndddkkp|Op", names, rbm_conv, &m,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&OOOOiIndddkkp|Opdd", names, rbm_conv, &m,
                                      source_conv, &x, &ovw, &ovb, &ovh, &och, &method, &k, &bs,
                                      &lr, &mom, &wd, &seed, &epoch, &check, &guard,
-                                     &sample_input))
+                                     &sample_input, &up_scale, &down_scale))
         return NULL;
     if (!m.writeable) {
         PyErr_SetString(PyExc_ValueError, "the model's arrays are read-only; training needs to "
@@ -288,7 +291,8 @@ static PyObject *py_rbm_epoch(PyObject *self, PyObject *args, PyObject *kw)
         !opt_buffer(och, m.typenum, (npy_intp)bs * nh, "chains", &ch))
         return NULL;
     pdbn_rbm_train cfg = {method,        k,   (size_t)bs,      lr,          mom,
-                          wd,            (uint32_t)seed, (uint32_t)epoch, sample_input};
+                          wd,            (uint32_t)seed, (uint32_t)epoch, sample_input,
+                          up_scale,      down_scale};
     pdbn_error err = {0, ""};
     int st;
     if (set_in_core(guard, 1) < 0) return NULL;
@@ -632,8 +636,9 @@ static PyObject *py_dbn_sample(PyObject *self, PyObject *args)
                           &PyArray_Type, &out, &check, &oclamp))
         return NULL;
     if (n_gibbs < 1) return PyErr_Format(PyExc_ValueError, "n_gibbs must be at least 1");
-    if (PyArray_NDIM(out) != 2 || !check_out(out, m.typenum, (size_t)PyArray_DIM(out, 0), m.sizes[0]))
-        return PyErr_Format(PyExc_ValueError, "out must be a 2-D array of the visible width");
+    if (PyArray_NDIM(out) != 2)
+        return PyErr_Format(PyExc_ValueError, "out must be a 2-D array");
+    if (!check_out(out, m.typenum, (size_t)PyArray_DIM(out, 0), m.sizes[0])) return NULL;
     size_t n = (size_t)PyArray_DIM(out, 0);
     const int64_t *clamp;
     if (!opt_index(oclamp, n, "labels", &clamp)) return NULL;
@@ -738,6 +743,301 @@ static PyObject *py_dbn_exact(PyObject *self, PyObject *args)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* DBM                                                                                          */
+
+typedef struct dbm_arg {
+    int typenum;
+    int writeable;
+    size_t sizes[PDBN_DBM_MAX_LAYERS + 1];
+    void *w[PDBN_DBM_MAX_LAYERS], *b[PDBN_DBM_MAX_LAYERS + 1];
+    pdbn_dbm_f f;
+    pdbn_dbm_d d;
+} dbm_arg;
+
+/* ([weights], [biases]) -> a DBM view: weights[k] of shape (sizes[k+1], sizes[k]). */
+static int dbm_conv(PyObject *obj, void *out)
+{
+    dbm_arg *m = out;
+    PyObject *lw, *lb;
+    if (!PyArg_ParseTuple(obj, "O!O!;DBM must be (weights, biases)", &PyList_Type, &lw,
+                          &PyList_Type, &lb))
+        return 0;
+    Py_ssize_t L = PyList_GET_SIZE(lw);
+    if (L < 1 || L > PDBN_DBM_MAX_LAYERS || PyList_GET_SIZE(lb) != L + 1) {
+        PyErr_SetString(PyExc_ValueError, "a DBM needs L weight matrices and L + 1 biases");
+        return 0;
+    }
+    PyObject *first = PyList_GET_ITEM(lw, 0);
+    if (!PyArray_Check(first) || !array_typenum_ok(PyArray_TYPE((PyArrayObject *)first))) {
+        PyErr_SetString(PyExc_ValueError, "DBM arrays must be float32 or float64");
+        return 0;
+    }
+    const int t = PyArray_TYPE((PyArrayObject *)first);
+    m->typenum = t;
+    m->writeable = 1;
+    for (Py_ssize_t k = 0; k <= L; k++) {
+        PyObject *ob = PyList_GET_ITEM(lb, k);
+        if (!PyArray_Check(ob) || !check_param((PyArrayObject *)ob, 1, t, "intercepts_")) return 0;
+        m->sizes[k] = (size_t)PyArray_DIM((PyArrayObject *)ob, 0);
+        m->b[k] = PyArray_DATA((PyArrayObject *)ob);
+        m->writeable = m->writeable && PyArray_ISWRITEABLE((PyArrayObject *)ob);
+    }
+    for (Py_ssize_t k = 0; k < L; k++) {
+        PyObject *ow = PyList_GET_ITEM(lw, k);
+        if (!PyArray_Check(ow) || !check_param((PyArrayObject *)ow, 2, t, "components_")) return 0;
+        PyArrayObject *a = (PyArrayObject *)ow;
+        if ((size_t)PyArray_DIM(a, 0) != m->sizes[k + 1] || (size_t)PyArray_DIM(a, 1) != m->sizes[k]) {
+            PyErr_Format(PyExc_ValueError, "DBM weights %zd do not match the biases", k);
+            return 0;
+        }
+        m->w[k] = PyArray_DATA(a);
+        m->writeable = m->writeable && PyArray_ISWRITEABLE(a);
+    }
+    m->f.n_hidden_layers = m->d.n_hidden_layers = (size_t)L;
+    m->f.sizes = m->d.sizes = m->sizes;
+    m->f.weights = (float *const *)m->w;
+    m->f.biases = (float *const *)m->b;
+    m->d.weights = (double *const *)m->w;
+    m->d.biases = (double *const *)m->b;
+    return 1;
+}
+
+/* A list of L_arrays writeable C-contiguous arrays of the model's dtype, rows x sizes[k + off]
+ * each, into ptrs. */
+static int dbm_layer_list(PyObject *obj, const dbm_arg *m, size_t count, size_t off, size_t rows,
+                          const char *name, void **ptrs)
+{
+    if (!PyList_Check(obj) || (size_t)PyList_GET_SIZE(obj) != count) {
+        PyErr_Format(PyExc_ValueError, "%s must be a list of %zu arrays", name, count);
+        return 0;
+    }
+    for (size_t k = 0; k < count; k++) {
+        char label[64];
+        snprintf(label, sizeof label, "%s[%zu]", name, k);
+        if (!opt_buffer(PyList_GET_ITEM(obj, k), m->typenum,
+                        (npy_intp)(rows * m->sizes[k + off]), label, &ptrs[k]))
+            return 0;
+        if (ptrs[k] == NULL) {
+            PyErr_Format(PyExc_ValueError, "%s is missing", label);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static PyObject *py_dbm_mean_field(PyObject *self, PyObject *args)
+{
+    dbm_arg m;
+    source_arg x;
+    Py_ssize_t n_iter;
+    double tol;
+    PyObject *omu;
+    int check;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O&O&ndOp", dbm_conv, &m, source_conv, &x, &n_iter, &tol, &omu,
+                          &check))
+        return NULL;
+    if (m.typenum != x.typenum) return PyErr_Format(PyExc_ValueError, "X must have the model's dtype");
+    if (n_iter < 1) return PyErr_Format(PyExc_ValueError, "n_mean_field must be at least 1");
+    void *mu[PDBN_DBM_MAX_LAYERS];
+    if (!dbm_layer_list(omu, &m, m.f.n_hidden_layers, 1, x.s.rows, "mu", mu)) return NULL;
+    size_t sweeps = 0;
+    pdbn_error err = {0, ""};
+    int st;
+    if (m.typenum == NPY_FLOAT32)
+        CORE_CALL(pi, ctl, check, st,
+                  pdbn_dbm_mean_field_f(&m.f, &x.s, (size_t)n_iter, tol, (float *const *)mu,
+                                        &sweeps, &ctl, &err));
+    else
+        CORE_CALL(pi, ctl, check, st,
+                  pdbn_dbm_mean_field_d(&m.d, &x.s, (size_t)n_iter, tol, (double *const *)mu,
+                                        &sweeps, &ctl, &err));
+    if (st != PDBN_OK) return raise_status(st, &err);
+    return PyLong_FromSize_t(sweeps);
+}
+
+static PyObject *py_dbm_epoch(PyObject *self, PyObject *args, PyObject *kw)
+{
+    static char *names[] = {"model", "X", "chains", "vel_w", "vel_b", "k", "batch_size",
+                            "n_mean_field", "mean_field_tol", "learning_rate", "momentum",
+                            "weight_decay", "seed", "epoch", "check_signals", "guard", NULL};
+    dbm_arg m;
+    source_arg x;
+    PyObject *och, *ovw, *ovb, *guard = Py_None;
+    unsigned k;
+    Py_ssize_t bs, nmf;
+    double tol, lr, mom, wd;
+    unsigned long seed, epoch;
+    int check;
+    (void)self;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&OOOInndddddkkp|O", names, dbm_conv, &m,
+                                     source_conv, &x, &och, &ovw, &ovb, &k, &bs, &nmf, &tol, &lr,
+                                     &mom, &wd, &seed, &epoch, &check, &guard))
+        return NULL;
+    if (!m.writeable) {
+        PyErr_SetString(PyExc_ValueError, "the model's arrays are read-only; training needs to "
+                                          "write them (copy the model first)");
+        return NULL;
+    }
+    if (m.typenum != x.typenum) return PyErr_Format(PyExc_ValueError, "X must have the model's dtype");
+    if (bs < 1 || nmf < 1)
+        return PyErr_Format(PyExc_ValueError, "batch_size and n_mean_field must be positive");
+    const size_t L = m.f.n_hidden_layers;
+    if (!PyList_Check(och) || PyList_GET_SIZE(och) != (Py_ssize_t)(L + 1) ||
+        !PyArray_Check(PyList_GET_ITEM(och, 0)))
+        return PyErr_Format(PyExc_ValueError, "chains must be a list of %zu arrays", L + 1);
+    size_t n_chains = (size_t)PyArray_DIM((PyArrayObject *)PyList_GET_ITEM(och, 0), 0);
+    void *ch[PDBN_DBM_MAX_LAYERS + 1], *vw[PDBN_DBM_MAX_LAYERS], *vb[PDBN_DBM_MAX_LAYERS + 1];
+    if (!dbm_layer_list(och, &m, L + 1, 0, n_chains, "chains", ch)) return NULL;
+    int mom_on = mom > 0.0;
+    if (mom_on) {
+        if (!PyList_Check(ovw) || PyList_GET_SIZE(ovw) != (Py_ssize_t)L)
+            return PyErr_Format(PyExc_ValueError, "vel_w must be a list of %zu arrays", L);
+        for (size_t i = 0; i < L; i++)
+            if (!opt_buffer(PyList_GET_ITEM(ovw, i), m.typenum,
+                            (npy_intp)(m.sizes[i] * m.sizes[i + 1]), "vel_w", &vw[i]) || vw[i] == NULL)
+                return PyErr_Occurred() ? NULL : PyErr_Format(PyExc_ValueError, "vel_w missing");
+        if (!dbm_layer_list(ovb, &m, L + 1, 0, 1, "vel_b", vb)) return NULL;
+    }
+    pdbn_dbm_train cfg = {k, (size_t)bs, (size_t)nmf, tol, lr, mom, wd, (uint32_t)seed,
+                          (uint32_t)epoch};
+    pdbn_dbm_stats stats = {0, 0, 0, 0};
+    pdbn_error err = {0, ""};
+    int st;
+    if (set_in_core(guard, 1) < 0) return NULL;
+    if (m.typenum == NPY_FLOAT32)
+        CORE_CALL(pi, ctl, check, st,
+                  pdbn_dbm_epoch_f(&m.f, &cfg, &x.s, (float *const *)ch, n_chains,
+                                   mom_on ? (float *const *)vw : NULL,
+                                   mom_on ? (float *const *)vb : NULL, &stats, &ctl, &err));
+    else
+        CORE_CALL(pi, ctl, check, st,
+                  pdbn_dbm_epoch_d(&m.d, &cfg, &x.s, (double *const *)ch, n_chains,
+                                   mom_on ? (double *const *)vw : NULL,
+                                   mom_on ? (double *const *)vb : NULL, &stats, &ctl, &err));
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    int guard_st = set_in_core(guard, 0);
+    if (et != NULL) PyErr_Restore(et, ev, tb);
+    if (guard_st < 0) {
+        if (st == PDBN_OK) return NULL;
+        if (et == NULL) PyErr_Clear();
+    }
+    if (st != PDBN_OK) return raise_status(st, &err);
+    return Py_BuildValue("dddd", stats.mean_field_sweeps, stats.mean_field_seconds,
+                         stats.gibbs_seconds, stats.update_seconds);
+}
+
+static PyObject *py_dbm_bound(PyObject *self, PyObject *args)
+{
+    dbm_arg m;
+    source_arg x;
+    Py_ssize_t n_iter;
+    double tol, log_z;
+    PyArrayObject *out;
+    int check;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O&O&nddO!p", dbm_conv, &m, source_conv, &x, &n_iter, &tol,
+                          &log_z, &PyArray_Type, &out, &check))
+        return NULL;
+    if (m.typenum != x.typenum) return PyErr_Format(PyExc_ValueError, "X must have the model's dtype");
+    if (!check_out(out, NPY_FLOAT64, x.s.rows, 1)) return NULL;
+    if (n_iter < 1) return PyErr_Format(PyExc_ValueError, "n_mean_field must be at least 1");
+    pdbn_error err = {0, ""};
+    int st;
+    CORE_CALL(pi, ctl, check, st,
+              DISPATCH(m, pdbn_dbm_bound, &x.s, (size_t)n_iter, tol, log_z, PyArray_DATA(out),
+                       &ctl, &err));
+    return raise_status(st, &err);
+}
+
+static PyObject *py_dbm_sample(PyObject *self, PyObject *args)
+{
+    dbm_arg m;
+    Py_ssize_t n_gibbs;
+    unsigned long seed, epoch;
+    int means, check;
+    PyArrayObject *out;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O&nkkpO!p", dbm_conv, &m, &n_gibbs, &seed, &epoch, &means,
+                          &PyArray_Type, &out, &check))
+        return NULL;
+    if (n_gibbs < 1) return PyErr_Format(PyExc_ValueError, "n_gibbs must be at least 1");
+    if (PyArray_NDIM(out) != 2) return PyErr_Format(PyExc_ValueError, "out must be a 2-D array");
+    if (!check_out(out, m.typenum, (size_t)PyArray_DIM(out, 0), m.sizes[0])) return NULL;
+    pdbn_error err = {0, ""};
+    int st;
+    CORE_CALL(pi, ctl, check, st,
+              DISPATCH(m, pdbn_dbm_sample, (size_t)PyArray_DIM(out, 0), (size_t)n_gibbs,
+                       (uint32_t)seed, (uint32_t)epoch, means, PyArray_DATA(out), &ctl, &err));
+    return raise_status(st, &err);
+}
+
+static PyObject *py_dbm_log_partition_exact(PyObject *self, PyObject *args)
+{
+    dbm_arg m;
+    unsigned max_bits;
+    int check;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O&Ip", dbm_conv, &m, &max_bits, &check)) return NULL;
+    double log_z = 0.0;
+    pdbn_error err = {0, ""};
+    int st;
+    CORE_CALL(pi, ctl, check, st,
+              DISPATCH(m, pdbn_dbm_log_partition_exact, max_bits, &log_z, &ctl, &err));
+    if (st != PDBN_OK) return raise_status(st, &err);
+    return PyFloat_FromDouble(log_z);
+}
+
+static PyObject *py_dbm_log_prob_exact(PyObject *self, PyObject *args)
+{
+    dbm_arg m;
+    source_arg x;
+    double log_z;
+    unsigned max_bits;
+    PyArrayObject *out;
+    int check;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O&O&dIO!p", dbm_conv, &m, source_conv, &x, &log_z, &max_bits,
+                          &PyArray_Type, &out, &check))
+        return NULL;
+    if (m.typenum != x.typenum) return PyErr_Format(PyExc_ValueError, "X must have the model's dtype");
+    if (!check_out(out, NPY_FLOAT64, x.s.rows, 1)) return NULL;
+    pdbn_error err = {0, ""};
+    int st;
+    CORE_CALL(pi, ctl, check, st,
+              DISPATCH(m, pdbn_dbm_log_prob_exact, &x.s, log_z, max_bits, PyArray_DATA(out),
+                       &ctl, &err));
+    return raise_status(st, &err);
+}
+
+static PyObject *py_dbm_log_partition_ais(PyObject *self, PyObject *args)
+{
+    dbm_arg m;
+    PyArrayObject *base, *logw;
+    Py_ssize_t n_betas;
+    unsigned long seed, epoch;
+    int check;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O&O!nkkO!p", dbm_conv, &m, &PyArray_Type, &base, &n_betas,
+                          &seed, &epoch, &PyArray_Type, &logw, &check))
+        return NULL;
+    if (!check_out(base, m.typenum, m.sizes[0], 1)) return NULL;
+    if (PyArray_NDIM(logw) != 1) return PyErr_Format(PyExc_ValueError, "logw must be 1-D");
+    if (!check_out(logw, NPY_FLOAT64, (size_t)PyArray_DIM(logw, 0), 1)) return NULL;
+    if (n_betas < 2) return PyErr_Format(PyExc_ValueError, "n_betas must be at least 2");
+    double log_z = 0.0, se = 0.0;
+    pdbn_error err = {0, ""};
+    int st;
+    CORE_CALL(pi, ctl, check, st,
+              DISPATCH(m, pdbn_dbm_log_partition_ais, PyArray_DATA(base),
+                       (size_t)PyArray_DIM(logw, 0), (size_t)n_betas, (uint32_t)seed,
+                       (uint32_t)epoch, &log_z, &se, PyArray_DATA(logw), &ctl, &err));
+    if (st != PDBN_OK) return raise_status(st, &err);
+    return Py_BuildValue("dd", log_z, se);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Core utilities exposed for tests and benchmarks                                             */
 
 static PyObject *py_random_words(PyObject *self, PyObject *args)
@@ -794,6 +1094,14 @@ static PyMethodDef methods[] = {
      METH_VARARGS | METH_KEYWORDS, "One pass of the up-down algorithm."},
     {"dbn_bound", py_dbn_bound, METH_VARARGS, "Sampled variational bound per row."},
     {"dbn_exact", py_dbn_exact, METH_VARARGS, "Exact log p(v) and exact bound per row."},
+    {"dbm_mean_field", py_dbm_mean_field, METH_VARARGS, "DBM mean-field posteriors."},
+    {"dbm_epoch", (PyCFunction)(void (*)(void))py_dbm_epoch, METH_VARARGS | METH_KEYWORDS,
+     "One epoch of variational SML for a DBM."},
+    {"dbm_bound", py_dbm_bound, METH_VARARGS, "Mean-field lower bound per row."},
+    {"dbm_sample", py_dbm_sample, METH_VARARGS, "DBM block-Gibbs samples."},
+    {"dbm_log_partition_exact", py_dbm_log_partition_exact, METH_VARARGS, "Exact DBM log Z."},
+    {"dbm_log_prob_exact", py_dbm_log_prob_exact, METH_VARARGS, "Exact DBM log p(v)."},
+    {"dbm_log_partition_ais", py_dbm_log_partition_ais, METH_VARARGS, "AIS DBM log Z."},
     {"random_words", py_random_words, METH_VARARGS, "Philox words of one stream row."},
     {"gemm_bound_epoch", py_gemm_bound_epoch, METH_VARARGS,
      "Seconds taken by an RBM epoch's five GEMMs alone."},

@@ -28,6 +28,9 @@ static int PDBN_FN(dbn_check)(const PDBN_FN(pdbn_dbn) *m, pdbn_error *err)
     PDBN_RETURN_IF(m->top.weights == NULL || m->top.visible_bias == NULL ||
                        m->top.hidden_bias == NULL,
                    err, PDBN_ERR_VALUE, "the top RBM's parameters are missing");
+    PDBN_RETURN_IF(m->top.n_hidden == 0 || m->top.n_hidden > INT32_MAX ||
+                       m->top.n_visible > INT32_MAX,
+                   err, PDBN_ERR_VALUE, "the top RBM has an invalid size");
     return PDBN_OK;
 }
 
@@ -391,7 +394,8 @@ int PDBN_FN(pdbn_dbn_bound)(const PDBN_FN(pdbn_dbn) *m, const pdbn_source *data,
     PDBN_RETURN_IF(n_samples < 1 || n_samples > (1u << 20), err, PDBN_ERR_VALUE,
                    "n_samples must be in [1, 2^20]");
     PDBN_RETURN_IF(!isfinite(log_z), err, PDBN_ERR_VALUE, "log_z must be finite");
-    const size_t S = n_samples, R = S >= 1024 ? 1 : 1024 / S, M = R * S;
+    /* R data rows x S draws per block; beyond 1024 draws a row's draws go in blocks of SB */
+    const size_t S = n_samples, SB = S > 1024 ? 1024 : S, R = 1024 / SB, M = R * SB;
     const size_t wmax = PDBN_FN(dbn_max_width)(m);
     size_t need = 0, layer_elems = 0;
     for (size_t k = 0; k <= L; k++) layer_elems += M * m->sizes[k];
@@ -413,40 +417,53 @@ int PDBN_FN(pdbn_dbn_bound)(const PDBN_FN(pdbn_dbn) *m, const pdbn_source *data,
     PDBN_FN(dbn_top_labels)(m, lab);
     int st = PDBN_OK;
     for (size_t r0 = 0; r0 < data->rows && st == PDBN_OK; r0 += R) {
-        const size_t rows = data->rows - r0 < R ? data->rows - r0 : R, Mr = rows * S;
-        const uint32_t chunk = (uint32_t)(r0 / R);
-        /* each data row repeated S times: S draws of h ~ q(h | v) side by side */
+        const size_t rows = data->rows - r0 < R ? data->rows - r0 : R;
+        double sum[1024], sum2[1024], shift[1024];
         PDBN_FN(pdbn_source_gather)(data, NULL, r0, rows, a, n0);
-        for (size_t i = 0; i < rows; i++)
-            for (size_t s = 0; s < S; s++) memcpy(x[0] + (i * S + s) * n0, a + i * n0, n0 * sizeof(real));
-        for (size_t i = 0; i < Mr; i++) term[i] = 0.0;
-        for (size_t k = 0; k < L; k++) {
-            const size_t n1 = m->sizes[k + 1];
-            pdbn_stream s = pdbn_stream_at(seed, PDBN_RNG_RECOGNITION, (uint32_t)k, epoch, chunk);
-            PDBN_FN(dbn_rec_logits)(m, k, x[k], m->sizes[k], Mr, a);
-            /* H(q(h_{k+1} | h_k)) analytically: a Rao-Blackwellised -E[log q] */
-            for (size_t i = 0; i < Mr; i++) term[i] += PDBN_FN(dbn_entropy)(n1, a + i * n1);
-            PDBN_FN(pdbn_sigmoid_rows)(Mr, n1, a, n1, NULL, (real)1);
-            PDBN_FN(dbn_draw)(0, &s, Mr, n1, a, x[k + 1], n1, words);
-        }
-        for (size_t k = 0; k < L; k++) {
-            const size_t nk = m->sizes[k];
-            PDBN_FN(dbn_gen_logits)(m, k, x[k + 1], m->sizes[k + 1], Mr, a);
-            for (size_t i = 0; i < Mr; i++)
-                term[i] += PDBN_FN(dbn_log_lik)(PDBN_FN(dbn_gauss)(m, k), nk, x[k] + i * nk, a + i * nk);
-        }
-        PDBN_FN(dbn_top_pre)(m, x[L], m->sizes[L], Mr, a);
-        for (size_t i = 0; i < Mr; i++)
-            term[i] += PDBN_FN(dbn_top_neg_free)(m, x[L] + i * m->sizes[L], a + i * nht, lab, tmp);
         for (size_t i = 0; i < rows; i++) {
-            double mean = 0.0, var = 0.0;
-            for (size_t s = 0; s < S; s++) mean += term[i * S + s];
-            mean /= (double)S;
-            for (size_t s = 0; s < S; s++) var += (term[i * S + s] - mean) * (term[i * S + s] - mean);
-            out[r0 + i] = mean - log_z;
-            if (std_err != NULL) std_err[r0 + i] = S > 1 ? sqrt(var / ((double)S - 1.0) / (double)S) : NAN;
+            for (size_t s = 0; s < SB; s++) memcpy(x[0] + (i * SB + s) * n0, a + i * n0, n0 * sizeof(real));
+            sum[i] = sum2[i] = 0.0;
         }
-        st = pdbn_poll(ctl, err);
+        for (size_t s0 = 0; s0 < S && st == PDBN_OK; s0 += SB) {
+            /* each data row repeated: SB draws of h ~ q(h | v) side by side */
+            const size_t sb = S - s0 < SB ? S - s0 : SB, Mr = rows * SB;
+            const uint32_t chunk = (uint32_t)(r0 / R), step = (uint32_t)(s0 / SB);
+            for (size_t i = 0; i < Mr; i++) term[i] = 0.0;
+            for (size_t k = 0; k < L; k++) {
+                const size_t n1 = m->sizes[k + 1];
+                pdbn_stream s = pdbn_stream_at(seed, PDBN_RNG_RECOGNITION,
+                                               step * (uint32_t)L + (uint32_t)k, epoch, chunk);
+                PDBN_FN(dbn_rec_logits)(m, k, x[k], m->sizes[k], Mr, a);
+                /* H(q(h_{k+1} | h_k)) analytically: a Rao-Blackwellised -E[log q] */
+                for (size_t i = 0; i < Mr; i++) term[i] += PDBN_FN(dbn_entropy)(n1, a + i * n1);
+                PDBN_FN(pdbn_sigmoid_rows)(Mr, n1, a, n1, NULL, (real)1);
+                PDBN_FN(dbn_draw)(0, &s, Mr, n1, a, x[k + 1], n1, words);
+            }
+            for (size_t k = 0; k < L; k++) {
+                const size_t nk = m->sizes[k];
+                PDBN_FN(dbn_gen_logits)(m, k, x[k + 1], m->sizes[k + 1], Mr, a);
+                for (size_t i = 0; i < Mr; i++)
+                    term[i] += PDBN_FN(dbn_log_lik)(PDBN_FN(dbn_gauss)(m, k), nk, x[k] + i * nk, a + i * nk);
+            }
+            PDBN_FN(dbn_top_pre)(m, x[L], m->sizes[L], Mr, a);
+            for (size_t i = 0; i < Mr; i++)
+                term[i] += PDBN_FN(dbn_top_neg_free)(m, x[L] + i * m->sizes[L], a + i * nht, lab, tmp);
+            for (size_t i = 0; i < rows; i++) {
+                if (s0 == 0) shift[i] = term[i * SB]; /* sums of shifted terms: stable variance */
+                for (size_t s = 0; s < sb; s++) {
+                    const double d = term[i * SB + s] - shift[i];
+                    sum[i] += d;
+                    sum2[i] += d * d;
+                }
+            }
+            st = pdbn_poll(ctl, err);
+        }
+        for (size_t i = 0; i < rows && st == PDBN_OK; i++) {
+            const double mean = sum[i] / (double)S;
+            const double var = S > 1 ? (sum2[i] - (double)S * mean * mean) / ((double)S - 1.0) : NAN;
+            out[r0 + i] = shift[i] + mean - log_z;
+            if (std_err != NULL) std_err[r0 + i] = S > 1 ? sqrt((var > 0 ? var : 0.0) / (double)S) : NAN;
+        }
     }
     pdbn_ws_free(&ws);
     return st;

@@ -34,6 +34,8 @@ typedef struct pdbn_rbm_train {
     int sample_input;     /* 1: each gathered data row is replaced by a Bernoulli sample of
                              itself (binary units only) - training on samples of a layer's
                              probabilities, as greedy DBN training may */
+    double up_scale;      /* p(h | v) = sigmoid(c + up_scale W v); 1 for an RBM */
+    double down_scale;    /* p(v | h) uses down_scale W'h; 1 for an RBM */
 } pdbn_rbm_train;
 
 #define PDBN_RBM_DECL(T, S)                                                                     \

@@ -43,20 +43,32 @@ static int PDBN_FN(rbm_check_data)(const PDBN_FN(pdbn_rbm) *m, const pdbn_source
     return PDBN_OK;
 }
 
-/* h (rows x nh) = v W^T: hidden pre-activations without bias. */
-static void PDBN_FN(rbm_hidden_pre)(const PDBN_FN(pdbn_rbm) *m, const real *v, size_t ldv,
-                                    size_t rows, real *h)
+/* h (rows x nh) = scale v W^T: hidden pre-activations without bias. */
+static void PDBN_FN(rbm_hidden_pre_s)(const PDBN_FN(pdbn_rbm) *m, const real *v, size_t ldv,
+                                      size_t rows, real *h, real scale)
 {
-    PDBN_FN(pdbn_gemm)(0, 1, rows, m->n_hidden, m->n_visible, (real)1, v, ldv, m->weights,
+    PDBN_FN(pdbn_gemm)(0, 1, rows, m->n_hidden, m->n_visible, scale, v, ldv, m->weights,
                        m->n_visible, (real)0, h, m->n_hidden);
 }
 
-/* v (rows x nv) = h W: visible pre-activations without bias. */
+static void PDBN_FN(rbm_hidden_pre)(const PDBN_FN(pdbn_rbm) *m, const real *v, size_t ldv,
+                                    size_t rows, real *h)
+{
+    PDBN_FN(rbm_hidden_pre_s)(m, v, ldv, rows, h, (real)1);
+}
+
+/* v (rows x nv) = scale h W: visible pre-activations without bias. */
+static void PDBN_FN(rbm_visible_pre_s)(const PDBN_FN(pdbn_rbm) *m, const real *h, size_t rows,
+                                       real *v, real scale)
+{
+    PDBN_FN(pdbn_gemm)(0, 0, rows, m->n_visible, m->n_hidden, scale, h, m->n_hidden,
+                       m->weights, m->n_visible, (real)0, v, m->n_visible);
+}
+
 static void PDBN_FN(rbm_visible_pre)(const PDBN_FN(pdbn_rbm) *m, const real *h, size_t rows,
                                      real *v)
 {
-    PDBN_FN(pdbn_gemm)(0, 0, rows, m->n_visible, m->n_hidden, (real)1, h, m->n_hidden,
-                       m->weights, m->n_visible, (real)0, v, m->n_visible);
+    PDBN_FN(rbm_visible_pre_s)(m, h, rows, v, (real)1);
 }
 
 /* In place: logits (bias included) -> samples; the first nb units binary or Gaussian, the
@@ -195,6 +207,9 @@ int PDBN_FN(pdbn_rbm_epoch)(const PDBN_FN(pdbn_rbm) *m, const pdbn_rbm_train *cf
                    "momentum must be in [0, 1)");
     PDBN_RETURN_IF(!(cfg->weight_decay >= 0.0) || !isfinite(cfg->weight_decay), err,
                    PDBN_ERR_VALUE, "weight_decay must be non-negative");
+    PDBN_RETURN_IF(!(cfg->up_scale > 0.0 && cfg->down_scale > 0.0 && isfinite(cfg->up_scale) &&
+                     isfinite(cfg->down_scale)),
+                   err, PDBN_ERR_VALUE, "input scales must be positive");
     PDBN_RETURN_IF(cfg->method != PDBN_RBM_PCD && cfg->method != PDBN_RBM_CD, err,
                    PDBN_ERR_VALUE, "unknown training method %d", cfg->method);
     PDBN_RETURN_IF(cfg->method == PDBN_RBM_PCD && chains == NULL, err, PDBN_ERR_VALUE,
@@ -204,6 +219,9 @@ int PDBN_FN(pdbn_rbm_epoch)(const PDBN_FN(pdbn_rbm) *m, const pdbn_rbm_train *cf
     const size_t n = data->rows, nv = m->n_visible, nh = m->n_hidden;
     if (n == 0) return PDBN_OK;
     const int pcd = cfg->method == PDBN_RBM_PCD;
+    /* input scales of the two layers' conditionals: 1 for an RBM; 2 for a layer a DBM's
+     * pre-training doubles (Salakhutdinov & Hinton 2009, Sec. 3.1) */
+    const real up = (real)cfg->up_scale, down = (real)cfg->down_scale;
     const size_t n_batches = (n + cfg->batch_size - 1) / cfg->batch_size;
     const size_t bmax = (n + n_batches - 1) / n_batches;  /* even slices: sizes differ by <= 1 */
     const size_t pmax = pcd ? cfg->batch_size : bmax;
@@ -278,16 +296,16 @@ int PDBN_FN(pdbn_rbm_epoch)(const PDBN_FN(pdbn_rbm) *m, const pdbn_rbm_train *cf
             real *negv = vb + b * nv, *negh = hb + b * nh;
             for (unsigned s = 1; s <= cfg->k; s++) {
                 pdbn_stream sv = pdbn_stream_at(cfg->seed, PDBN_RNG_VISIBLE, s - 1, cfg->epoch, batch);
-                PDBN_FN(rbm_visible_pre)(m, chains, P, negv);
+                PDBN_FN(rbm_visible_pre_s)(m, chains, P, negv, down);
                 PDBN_FN(rbm_sample_visible)(m, &sv, P, negv, words);
                 if (s < cfg->k) {
                     pdbn_stream sh = pdbn_stream_at(cfg->seed, PDBN_RNG_HIDDEN, s - 1, cfg->epoch, batch);
-                    PDBN_FN(rbm_hidden_pre)(m, negv, nv, P, negh);
+                    PDBN_FN(rbm_hidden_pre_s)(m, negv, nv, P, negh, up);
                     PDBN_FN(pdbn_sigmoid_rows)(P, nh, negh, nh, m->hidden_bias, (real)1);
                     PDBN_FN(rbm_sample_hidden)(nh, &sh, P, negh, chains, words);
                 }
             }
-            PDBN_FN(rbm_hidden_pre)(m, vb, nv, b + P, hb);
+            PDBN_FN(rbm_hidden_pre_s)(m, vb, nv, b + P, hb, up);
             PDBN_FN(pdbn_sigmoid_rows)(b + P, nh, hb, nh, m->hidden_bias, (real)1);
             pdbn_stream sh = pdbn_stream_at(cfg->seed, PDBN_RNG_HIDDEN, cfg->k - 1, cfg->epoch, batch);
             PDBN_FN(rbm_sample_hidden)(nh, &sh, P, negh, chains, words);
@@ -295,15 +313,15 @@ int PDBN_FN(pdbn_rbm_epoch)(const PDBN_FN(pdbn_rbm) *m, const pdbn_rbm_train *cf
             /* CD-k (Algorithm 18.2 of text 002): chains start at the data. */
             P = b;
             real *negv = vb + b * nv, *negh = hb + b * nh;
-            PDBN_FN(rbm_hidden_pre)(m, vb, nv, b, hb);
+            PDBN_FN(rbm_hidden_pre_s)(m, vb, nv, b, hb, up);
             PDBN_FN(pdbn_sigmoid_rows)(b, nh, hb, nh, m->hidden_bias, (real)1);
             pdbn_stream sh0 = pdbn_stream_at(cfg->seed, PDBN_RNG_HIDDEN, 0, cfg->epoch, batch);
             PDBN_FN(rbm_sample_hidden)(nh, &sh0, b, hb, hs, words);
             for (unsigned s = 1; s <= cfg->k; s++) {
                 pdbn_stream sv = pdbn_stream_at(cfg->seed, PDBN_RNG_VISIBLE, s - 1, cfg->epoch, batch);
-                PDBN_FN(rbm_visible_pre)(m, hs, b, negv);
+                PDBN_FN(rbm_visible_pre_s)(m, hs, b, negv, down);
                 PDBN_FN(rbm_sample_visible)(m, &sv, b, negv, words);
-                PDBN_FN(rbm_hidden_pre)(m, negv, nv, b, negh);
+                PDBN_FN(rbm_hidden_pre_s)(m, negv, nv, b, negh, up);
                 PDBN_FN(pdbn_sigmoid_rows)(b, nh, negh, nh, m->hidden_bias, (real)1);
                 if (s < cfg->k) {
                     pdbn_stream sh = pdbn_stream_at(cfg->seed, PDBN_RNG_HIDDEN, s, cfg->epoch, batch);
