@@ -7,9 +7,10 @@ Estimators follow scikit-learn's API; the numerical work runs in a C core over O
 import scipy_openblas32 as _scipy_openblas32  # noqa: F401
 
 from . import _core  # noqa: F401
+from .dbm import DBM
 from .dbn import DBN
 from .persistence import load_model, save_model
 from .rbm import RBM
 
 __version__ = "0.1.0"
-__all__ = ["DBN", "RBM", "load_model", "save_model", "__version__"]
+__all__ = ["DBM", "DBN", "RBM", "load_model", "save_model", "__version__"]

@@ -170,6 +170,9 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     # DBN's greedy training with propagate='sample'). Both are set by pydbn.DBN, never by users.
     _n_labels = 0
     _sample_input = False
+    # a DBM's pre-training doubles the input of a layer that has two neighbours in the DBM
+    _up_scale = 1.0
+    _down_scale = 1.0
 
     def _n_flippable(self, n_features):
         return n_features - self._n_labels
@@ -259,6 +262,8 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                     check_signals=on_main_thread(),
                     guard=guard,
                     sample_input=bool(self._sample_input),
+                    up_scale=float(self._up_scale),
+                    down_scale=float(self._down_scale),
                 )
                 elapsed = time.perf_counter() - begin
                 score = float(np.mean(self._score(sub_source, flips)))

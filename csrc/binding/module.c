@@ -870,7 +870,7 @@ static PyObject *py_dbm_epoch(PyObject *self, PyObject *args, PyObject *kw)
     unsigned long seed, epoch;
     int check;
     (void)self;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&OOOInndddddkkp|O", names, dbm_conv, &m,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&OOOInnddddkkp|O", names, dbm_conv, &m,
                                      source_conv, &x, &och, &ovw, &ovb, &k, &bs, &nmf, &tol, &lr,
                                      &mom, &wd, &seed, &epoch, &check, &guard))
         return NULL;
