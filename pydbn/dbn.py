@@ -339,6 +339,9 @@ class DBN(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 self._add_layer(rbm, i, top=True)
                 if top and labels is not None and hasattr(rbm, "components_"):
                     self.classes_ = classes
+                # the last kept layer is the top RBM: it has no recognition copy
+                del self.recognition_weights_[len(self.rbms_) - 1:]
+                del self.recognition_intercepts_[len(self.rbms_) - 1:]
                 raise
             self._add_layer(rbm, i, top)
             if top and labels is not None:
