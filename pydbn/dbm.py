@@ -210,7 +210,8 @@ class DBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             weights = [rng.normal(0, 0.01, (sizes[k + 1], sizes[k])) for k in range(L)]
             biases = [np.zeros(n) for n in sizes]
         state = {
-            "components_": [np.ascontiguousarray(w, dtype=dtype) for w in weights],
+            # copies: joint training must not rewrite the pre-training RBMs
+            "components_": [np.array(w, dtype=dtype, order="C", copy=True) for w in weights],
             "intercepts_": [np.array(b, dtype=dtype) for b in biases],
             "chains_": [
                 (rng.rand(self.n_chains, n) < 0.5).astype(dtype) for n in sizes
@@ -518,6 +519,8 @@ class DBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             an AIS log Z (Salakhutdinov & Hinton's estimate, a lower bound up to AIS error).
         log_z : float, optional
         max_bits : int, default=24
+            Limit of both enumerations: the hidden block per row and, when ``log_z`` is not
+            given, the block enumerated for log Z.
         **kwargs
             Passed to :meth:`log_partition`.
 
