@@ -111,3 +111,27 @@ def column_mean(X):
     if sp.issparse(X):
         return np.asarray(X.mean(axis=0), dtype=np.float64).ravel()
     return np.asarray(X).mean(axis=0, dtype=np.float64)
+
+
+class keep_input_attributes_on_failure:
+    """Until the block finishes, n_features_in_ / feature_names_in_ may change; if it fails
+    (bad data, an interrupt during pre-training) they are put back, so the estimator keeps
+    describing the model it still holds (or stays unfitted)."""
+
+    _NAMES = ("n_features_in_", "feature_names_in_")
+
+    def __init__(self, estimator):
+        self.estimator = estimator
+
+    def __enter__(self):
+        d = self.estimator.__dict__
+        self.saved = {k: d[k] for k in self._NAMES if k in d}
+        return self
+
+    def __exit__(self, kind, value, tb):
+        if kind is not None:
+            d = self.estimator.__dict__
+            for k in self._NAMES:
+                d.pop(k, None)
+            d.update(self.saved)
+        return False

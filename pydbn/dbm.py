@@ -15,7 +15,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _core
-from ._base import InterruptGuard, StreamMixin, as_source, column_mean, on_main_thread
+from ._base import (
+    InterruptGuard,
+    StreamMixin,
+    as_source,
+    column_mean,
+    keep_input_attributes_on_failure,
+    on_main_thread,
+)
 from .rbm import RBM, _check_positive_int
 
 _HISTORY_ROWS = 1000
@@ -341,8 +348,10 @@ class DBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         -------
         self : DBM
         """
-        X = validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32))
-        self._initialize(X, check_random_state(self.random_state), self.pretrain)
+        self._sizes()  # refuse bad layer sizes before anything is touched
+        with keep_input_attributes_on_failure(self):
+            X = validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32))
+            self._initialize(X, check_random_state(self.random_state), self.pretrain)
         self._update_mean(X)
         self._train(X, as_source(X, X.dtype), self.n_iter)
         return self
@@ -362,12 +371,16 @@ class DBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         -------
         self : DBM
         """
+        # scikit-learn skips parameter validation for partial_fit once fitted: do it here
+        self._validate_params()
+        self._sizes()
         first = not hasattr(self, "components_")
-        X = validate_data(self, X, accept_sparse="csr",
-                          dtype=(np.float64, np.float32) if first else self._dtype(),
-                          reset=first)
-        if first:
-            self._initialize(X, check_random_state(self.random_state), self.pretrain)
+        with keep_input_attributes_on_failure(self):
+            X = validate_data(self, X, accept_sparse="csr",
+                              dtype=(np.float64, np.float32) if first else self._dtype(),
+                              reset=first)
+            if first:
+                self._initialize(X, check_random_state(self.random_state), self.pretrain)
         self._train(X, as_source(X, self._dtype()), 1)
         self._update_mean(X)
         return self

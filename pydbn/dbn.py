@@ -288,9 +288,9 @@ class DBN(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         -------
         self : DBN
         """
-        X = validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32))
-        sizes = self._sizes()
+        sizes = self._sizes()  # refuse bad settings before anything is touched
         settings = self._layer_settings(len(sizes))
+        X = validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32))
         labels = None
         classes = None
         if y is not None and self.use_labels:
