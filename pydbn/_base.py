@@ -135,3 +135,13 @@ class keep_input_attributes_on_failure:
                 d.pop(k, None)
             d.update(self.saved)
         return False
+
+
+def update_visible_mean(estimator, X):
+    """Fold the column means of a chunk X into ``visible_mean_`` and count its rows in
+    ``n_samples_seen_`` (the running mean over every row seen, for AIS base rates)."""
+    n = X.shape[0]
+    total = estimator.n_samples_seen_ + n
+    estimator.visible_mean_ = estimator.visible_mean_ + (
+        column_mean(X) - estimator.visible_mean_) * (n / total)
+    estimator.n_samples_seen_ = total

@@ -19,9 +19,9 @@ from ._base import (
     InterruptGuard,
     StreamMixin,
     as_source,
-    column_mean,
     keep_input_attributes_on_failure,
     on_main_thread,
+    update_visible_mean,
 )
 from .rbm import RBM, _check_positive_int
 
@@ -271,12 +271,7 @@ class DBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return self._velocity
 
     def _update_mean(self, X):
-        n = X.shape[0]
-        total = self.n_samples_seen_ + n
-        self.visible_mean_ = self.visible_mean_ + (column_mean(X) - self.visible_mean_) * (
-            n / total
-        )
-        self.n_samples_seen_ = total
+        update_visible_mean(self, X)
 
     def _chains(self):
         if self.chains_[0].shape[0] != self.n_chains:  # n_chains changed between calls

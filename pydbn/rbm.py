@@ -15,7 +15,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _core
-from ._base import InterruptGuard, StreamMixin, as_source, column_mean, on_main_thread
+from ._base import InterruptGuard, StreamMixin, as_source, on_main_thread, update_visible_mean
 
 _VISIBLE = {"bernoulli": _core.VISIBLE_BERNOULLI, "gaussian": _core.VISIBLE_GAUSSIAN}
 _METHOD = {"pcd": _core.METHOD_PCD, "cd": _core.METHOD_CD}
@@ -224,12 +224,7 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return self.h_samples_
 
     def _update_mean(self, X):
-        n = X.shape[0]
-        total = self.n_samples_seen_ + n
-        self.visible_mean_ = self.visible_mean_ + (column_mean(X) - self.visible_mean_) * (
-            n / total
-        )
-        self.n_samples_seen_ = total
+        update_visible_mean(self, X)
 
     def _train(self, X, source, n_epochs):
         """Run n_epochs passes; one C call each, history and verbose output in Python."""

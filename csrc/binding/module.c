@@ -478,6 +478,24 @@ static PyObject *py_rbm_log_partition_exact(PyObject *self, PyObject *args)
     return PyFloat_FromDouble(log_z);
 }
 
+/* AIS arguments: the base model's visible biases (n_visible, the model's dtype) and the
+ * log-weight output (1-D float64, one per chain). */
+static int ais_arrays(PyArrayObject *base, PyArrayObject *logw, Py_ssize_t n_betas, int typenum,
+                      size_t n_visible)
+{
+    if (!check_out(base, typenum, n_visible, 1)) return 0;
+    if (PyArray_NDIM(logw) != 1) {
+        PyErr_SetString(PyExc_ValueError, "logw must be a 1-D array");
+        return 0;
+    }
+    if (!check_out(logw, NPY_FLOAT64, (size_t)PyArray_DIM(logw, 0), 1)) return 0;
+    if (n_betas < 2) {
+        PyErr_SetString(PyExc_ValueError, "n_betas must be at least 2");
+        return 0;
+    }
+    return 1;
+}
+
 static PyObject *py_rbm_log_partition_ais(PyObject *self, PyObject *args)
 {
     rbm_arg m;
@@ -489,13 +507,7 @@ static PyObject *py_rbm_log_partition_ais(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "O&O!nkkO!p", rbm_conv, &m, &PyArray_Type, &base, &n_betas,
                           &seed, &epoch, &PyArray_Type, &logw, &check))
         return NULL;
-    if (!check_out(base, m.typenum, m.f.n_visible, 1)) return NULL;
-    if (PyArray_NDIM(logw) != 1) {
-        PyErr_SetString(PyExc_ValueError, "logw must be a 1-D array");
-        return NULL;
-    }
-    if (!check_out(logw, NPY_FLOAT64, (size_t)PyArray_DIM(logw, 0), 1)) return NULL;
-    if (n_betas < 2) return PyErr_Format(PyExc_ValueError, "n_betas must be at least 2");
+    if (!ais_arrays(base, logw, n_betas, m.typenum, m.f.n_visible)) return NULL;
     size_t n_chains = (size_t)PyArray_DIM(logw, 0);
     const void *bb = PyArray_DATA(base);
     double *lw = PyArray_DATA(logw), log_z = 0.0, se = 0.0;
@@ -1022,10 +1034,7 @@ static PyObject *py_dbm_log_partition_ais(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "O&O!nkkO!p", dbm_conv, &m, &PyArray_Type, &base, &n_betas,
                           &seed, &epoch, &PyArray_Type, &logw, &check))
         return NULL;
-    if (!check_out(base, m.typenum, m.sizes[0], 1)) return NULL;
-    if (PyArray_NDIM(logw) != 1) return PyErr_Format(PyExc_ValueError, "logw must be 1-D");
-    if (!check_out(logw, NPY_FLOAT64, (size_t)PyArray_DIM(logw, 0), 1)) return NULL;
-    if (n_betas < 2) return PyErr_Format(PyExc_ValueError, "n_betas must be at least 2");
+    if (!ais_arrays(base, logw, n_betas, m.typenum, m.sizes[0])) return NULL;
     double log_z = 0.0, se = 0.0;
     pdbn_error err = {0, ""};
     int st;

@@ -60,3 +60,25 @@ void pdbn_log_mean_exp(const double *logw, size_t n, double *log_mean, double *s
     if (var < 0) var = 0;
     *std_err = sqrt(var / (double)n) / mean;
 }
+
+int pdbn_ais_check(size_t n_chains, size_t n_betas, pdbn_error *err)
+{
+    PDBN_RETURN_IF(n_chains < 1 || n_chains > INT32_MAX, err, PDBN_ERR_VALUE,
+                   "n_chains must be at least 1");
+    PDBN_RETURN_IF(n_betas < 2 || n_betas > (1u << 23), err, PDBN_ERR_VALUE,
+                   "n_betas must be in [2, 2^23]");
+    return PDBN_OK;
+}
+
+int pdbn_ais_estimate(const pdbn_ais_model *model, double *betas, size_t n_betas,
+                      size_t n_chains, double log_z0, double *logw, double *log_z,
+                      double *std_err, const pdbn_control *ctl, pdbn_error *err)
+{
+    pdbn_ais_schedule(n_betas, betas);
+    int st = pdbn_ais_run(model, betas, n_betas, n_chains, logw, ctl, err);
+    if (st != PDBN_OK) return st;
+    double lme;
+    pdbn_log_mean_exp(logw, n_chains, &lme, std_err);
+    *log_z = log_z0 + lme;
+    return PDBN_OK;
+}

@@ -1,5 +1,6 @@
 #include "pdbn_matrix.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -45,3 +45,24 @@ const real *PDBN_FN(pdbn_source_block)(const pdbn_source *src, size_t first, siz
     *ld = src->cols;
     return scratch;
 }
+
+void PDBN_FN(pdbn_arrays_save)(size_t n, real *const *arrays, const size_t *sizes, real *snap)
+{
+    for (size_t a = 0, at = 0; a < n; at += sizes[a], a++)
+        memcpy(snap + at, arrays[a], sizes[a] * sizeof(real));
+}
+
+void PDBN_FN(pdbn_arrays_restore)(size_t n, real *const *arrays, const size_t *sizes,
+                                  const real *snap)
+{
+    for (size_t a = 0, at = 0; a < n; at += sizes[a], a++)
+        memcpy(arrays[a], snap + at, sizes[a] * sizeof(real));
+}
+
+int PDBN_FN(pdbn_arrays_finite)(size_t n, real *const *arrays, const size_t *sizes)
+{
+    int ok = 1;
+    for (size_t a = 0; a < n; a++)
+        for (size_t i = 0; i < sizes[a]; i++) ok &= isfinite(arrays[a][i]) ? 1 : 0;
+    return ok;
+}

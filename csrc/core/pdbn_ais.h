@@ -32,6 +32,15 @@ void pdbn_ais_schedule(size_t n_betas, double *betas);
 int pdbn_ais_run(const pdbn_ais_model *model, const double *betas, size_t n_betas,
                  size_t n_chains, double *logw, const pdbn_control *ctl, pdbn_error *err);
 
+/* Argument checks shared by the models' AIS entry points: n_chains >= 1, n_betas >= 2. */
+int pdbn_ais_check(size_t n_chains, size_t n_betas, pdbn_error *err);
+
+/* Fills betas with the schedule, runs the chains (already holding exact base samples) and
+ * on success sets *log_z = log_z0 + log mean(w) and *std_err. */
+int pdbn_ais_estimate(const pdbn_ais_model *model, double *betas, size_t n_betas,
+                      size_t n_chains, double log_z0, double *logw, double *log_z,
+                      double *std_err, const pdbn_control *ctl, pdbn_error *err);
+
 /* log of the mean of exp(logw) and its standard error (delta method:
  * std(w) / (sqrt(n) mean(w)), computed on weights scaled by their maximum). */
 void pdbn_log_mean_exp(const double *logw, size_t n, double *log_mean, double *std_err);

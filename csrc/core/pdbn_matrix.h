@@ -37,7 +37,14 @@ int pdbn_source_check(const pdbn_source *src, pdbn_error *err);
      * is dense with unit column stride (no copy), else gathered into scratch (ld = cols).     \
      * *ld receives the block's leading dimension. */                                          \
     const T *pdbn_source_block_##S(const pdbn_source *src, size_t first, size_t n, T *scratch,  \
-                                   size_t *ld);
+                                   size_t *ld);                                                             \
+    /* Training epochs keep a snapshot of every array they write (flat copies, back to back    \
+     * in snap, sizes[a] elements each) to restore on interrupt or divergence. */              \
+    void pdbn_arrays_save_##S(size_t n, T *const *arrays, const size_t *sizes, T *snap);       \
+    void pdbn_arrays_restore_##S(size_t n, T *const *arrays, const size_t *sizes,             \
+                                 const T *snap);                                              \
+    /* 1 when every element of the first n arrays is finite. */                                \
+    int pdbn_arrays_finite_##S(size_t n, T *const *arrays, const size_t *sizes);
 
 PDBN_MATRIX_DECL(float, f)
 PDBN_MATRIX_DECL(double, d)

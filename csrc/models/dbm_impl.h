@@ -233,8 +233,7 @@ int PDBN_FN(pdbn_dbm_epoch)(const PDBN_FN(pdbn_dbm) *m, const pdbn_dbm_train *cf
     real *snap = pdbn_ws_take(&ws, n_snap, sizeof(real));
     real *mu[PDBN_DBM_MAX_LAYERS + 1], *pos[PDBN_DBM_MAX_LAYERS + 1];
     for (size_t k = 1, at = 0; k <= L; at += bmax * m->sizes[k], k++) mu[k - 1] = mu_mem + at;
-    for (size_t a = 0, at = 0; a < n_arrays; at += sizes[a], a++)
-        memcpy(snap + at, arrays[a], sizes[a] * sizeof(real));
+    PDBN_FN(pdbn_arrays_save)(n_arrays, arrays, sizes, snap);
 
     pdbn_stream shuffle = pdbn_stream_at(cfg->seed, PDBN_RNG_SHUFFLE, 0, cfg->epoch, 0);
     pdbn_permutation(&shuffle, n, perm, pwords);
@@ -288,18 +287,12 @@ int PDBN_FN(pdbn_dbm_epoch)(const PDBN_FN(pdbn_dbm) *m, const pdbn_dbm_train *cf
         t_upd += PDBN_FN(dbm_now)() - t2;
         st = pdbn_poll(ctl, err);
     }
-    if (st == PDBN_OK) {
-        int ok = 1;
-        for (size_t a = 0; a < n_arrays; a++)
-            for (size_t i = 0; i < sizes[a]; i++) ok &= isfinite(arrays[a][i]) ? 1 : 0;
-        if (!ok)
-            st = pdbn_fail(err, PDBN_ERR_NUMERIC,
-                           "training diverged (non-finite parameters); the model was restored to "
-                           "its state before this epoch: lower learning_rate");
-    }
+    if (st == PDBN_OK && !PDBN_FN(pdbn_arrays_finite)(n_arrays, arrays, sizes))
+        st = pdbn_fail(err, PDBN_ERR_NUMERIC,
+                       "training diverged (non-finite parameters); the model was restored to "
+                       "its state before this epoch: lower learning_rate");
     if (st != PDBN_OK) {
-        for (size_t a = 0, at = 0; a < n_arrays; at += sizes[a], a++)
-            memcpy(arrays[a], snap + at, sizes[a] * sizeof(real));
+        PDBN_FN(pdbn_arrays_restore)(n_arrays, arrays, sizes, snap);
     } else if (stats != NULL) {
         stats->mean_field_sweeps = total_sweeps / (double)n_batches;
         stats->mean_field_seconds = t_mf;
@@ -609,10 +602,7 @@ int PDBN_FN(pdbn_dbm_log_partition_ais)(const PDBN_FN(pdbn_dbm) *m, const real *
                                         double *logw, const pdbn_control *ctl, pdbn_error *err)
 {
     PDBN_FORWARD(PDBN_FN(dbm_check)(m, err));
-    PDBN_RETURN_IF(n_chains < 1 || n_chains > INT32_MAX, err, PDBN_ERR_VALUE,
-                   "n_chains must be at least 1");
-    PDBN_RETURN_IF(n_betas < 2 || n_betas > (1u << 23), err, PDBN_ERR_VALUE,
-                   "n_betas must be in [2, 2^23]");
+    PDBN_FORWARD(pdbn_ais_check(n_chains, n_betas, err));
     const size_t L = m->n_hidden_layers, n0 = m->sizes[0], wmax = PDBN_FN(dbm_max_width)(m);
     for (size_t i = 0; i < n0; i++)
         PDBN_RETURN_IF(!isfinite(base_bias[i]), err, PDBN_ERR_VALUE, "base model is not finite");
@@ -635,7 +625,6 @@ int PDBN_FN(pdbn_dbm_log_partition_ais)(const PDBN_FN(pdbn_dbm) *m, const real *
     a.seed = seed;
     a.epoch = epoch;
     double *betas = pdbn_ws_take(&ws, n_betas, sizeof(double));
-    pdbn_ais_schedule(n_betas, betas);
 
     /* exact samples of the base model (the even layers; the odd ones are drawn by the first
      * transition) and its log partition function */
@@ -657,12 +646,8 @@ int PDBN_FN(pdbn_dbm_log_partition_ais)(const PDBN_FN(pdbn_dbm) *m, const real *
         }
     }
     pdbn_ais_model model = {PDBN_FN(dbm_ais_log_ratio), PDBN_FN(dbm_ais_transition), &a};
-    int st = pdbn_ais_run(&model, betas, n_betas, n_chains, logw, ctl, err);
-    if (st == PDBN_OK) {
-        double lme;
-        pdbn_log_mean_exp(logw, n_chains, &lme, std_err);
-        *log_z = log_z0 + lme;
-    }
+    int st = pdbn_ais_estimate(&model, betas, n_betas, n_chains, log_z0, logw, log_z, std_err,
+                               ctl, err);
     pdbn_ws_free(&ws);
     return st;
 }

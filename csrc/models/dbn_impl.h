@@ -276,8 +276,7 @@ int PDBN_FN(pdbn_dbn_updown_epoch)(const PDBN_FN(pdbn_dbn) *m, const pdbn_dbn_tr
      * negative phase's after them; the sleep pass starts from the negative states */
     wake[L] = tv;
     ld[L] = nvt;
-    for (size_t a = 0, at = 0; a < n_arrays; at += sizes[a], a++)
-        memcpy(snap + at, arrays[a], sizes[a] * sizeof(real));
+    PDBN_FN(pdbn_arrays_save)(n_arrays, arrays, sizes, snap);
 
     pdbn_stream shuffle = pdbn_stream_at(cfg->seed, PDBN_RNG_SHUFFLE, 0, cfg->epoch, 0);
     pdbn_permutation(&shuffle, n, perm, pwords);
@@ -362,19 +361,11 @@ int PDBN_FN(pdbn_dbn_updown_epoch)(const PDBN_FN(pdbn_dbn) *m, const pdbn_dbn_tr
         }
         st = pdbn_poll(ctl, err);
     }
-    if (st == PDBN_OK) {
-        int ok = 1;
-        for (size_t a = 0; a < n_arrays; a++)
-            for (size_t i = 0; i < sizes[a]; i++) ok &= isfinite(arrays[a][i]) ? 1 : 0;
-        if (!ok)
-            st = pdbn_fail(err, PDBN_ERR_NUMERIC,
-                           "fine-tuning diverged (non-finite parameters); the model was restored "
-                           "to its state before this epoch: lower learning_rate_fine_tune");
-    }
-    if (st != PDBN_OK) {
-        for (size_t a = 0, at = 0; a < n_arrays; at += sizes[a], a++)
-            memcpy(arrays[a], snap + at, sizes[a] * sizeof(real));
-    }
+    if (st == PDBN_OK && !PDBN_FN(pdbn_arrays_finite)(n_arrays, arrays, sizes))
+        st = pdbn_fail(err, PDBN_ERR_NUMERIC,
+                       "fine-tuning diverged (non-finite parameters); the model was restored "
+                       "to its state before this epoch: lower learning_rate_fine_tune");
+    if (st != PDBN_OK) PDBN_FN(pdbn_arrays_restore)(n_arrays, arrays, sizes, snap);
     pdbn_ws_free(&ws);
     return st;
 }

@@ -143,13 +143,6 @@ static void PDBN_FN(rbm_sample_hidden)(size_t nh, const pdbn_stream *s, size_t r
     }
 }
 
-static int PDBN_FN(rbm_all_finite)(size_t n, const real *x)
-{
-    int ok = 1;
-    for (size_t i = 0; i < n; i++) ok &= isfinite(x[i]) ? 1 : 0;
-    return ok;
-}
-
 /* The parameter update from the statistics of one minibatch. vb holds b data rows then P
  * negative visible rows; hb the matching hidden probabilities (overwritten: scaled by 1/b
  * and -1/P). The ascent direction is <v h>_data - <v h>_model (text 002, "Log-Likelihood
@@ -267,8 +260,7 @@ int PDBN_FN(pdbn_rbm_epoch)(const PDBN_FN(pdbn_rbm) *m, const pdbn_rbm_train *cf
     if (pcd) {
         arrays[n_arrays] = chains; sizes[n_arrays++] = pmax * nh;
     }
-    for (size_t a = 0, at = 0; a < n_arrays; at += sizes[a], a++)
-        memcpy(snap + at, arrays[a], sizes[a] * sizeof(real));
+    PDBN_FN(pdbn_arrays_save)(n_arrays, arrays, sizes, snap);
 
     pdbn_stream shuffle = pdbn_stream_at(cfg->seed, PDBN_RNG_SHUFFLE, 0, cfg->epoch, 0);
     pdbn_permutation(&shuffle, n, perm, pwords);
@@ -333,16 +325,11 @@ int PDBN_FN(pdbn_rbm_epoch)(const PDBN_FN(pdbn_rbm) *m, const pdbn_rbm_train *cf
         st = pdbn_poll(ctl, err);
         if (st != PDBN_OK) break;
     }
-    if (st == PDBN_OK && !(PDBN_FN(rbm_all_finite)(nw, m->weights) &&
-                           PDBN_FN(rbm_all_finite)(nv, m->visible_bias) &&
-                           PDBN_FN(rbm_all_finite)(nh, m->hidden_bias)))
+    if (st == PDBN_OK && !PDBN_FN(pdbn_arrays_finite)(3, arrays, sizes)) /* W, b, c */
         st = pdbn_fail(err, PDBN_ERR_NUMERIC,
                        "training diverged (non-finite parameters); the model was restored to "
                        "its state before this epoch: lower learning_rate");
-    if (st != PDBN_OK) {
-        for (size_t a = 0, at = 0; a < n_arrays; at += sizes[a], a++)
-            memcpy(arrays[a], snap + at, sizes[a] * sizeof(real));
-    }
+    if (st != PDBN_OK) PDBN_FN(pdbn_arrays_restore)(n_arrays, arrays, sizes, snap);
     pdbn_ws_free(&ws);
     return st;
 }
@@ -776,10 +763,7 @@ int PDBN_FN(pdbn_rbm_log_partition_ais)(const PDBN_FN(pdbn_rbm) *m, const real *
                                         double *logw, const pdbn_control *ctl, pdbn_error *err)
 {
     PDBN_FORWARD(PDBN_FN(rbm_check)(m, err));
-    PDBN_RETURN_IF(n_chains < 1 || n_chains > INT32_MAX, err, PDBN_ERR_VALUE,
-                   "n_chains must be at least 1");
-    PDBN_RETURN_IF(n_betas < 2 || n_betas > (1u << 23), err, PDBN_ERR_VALUE,
-                   "n_betas must be in [2, 2^23]");
+    PDBN_FORWARD(pdbn_ais_check(n_chains, n_betas, err));
     const size_t nv = m->n_visible, nh = m->n_hidden, ns = m->n_softmax, nb = nv - ns;
     for (size_t i = 0; i < nv; i++)
         PDBN_RETURN_IF(!isfinite(base_bias[i]), err, PDBN_ERR_VALUE, "base model is not finite");
@@ -803,7 +787,6 @@ int PDBN_FN(pdbn_rbm_log_partition_ais)(const PDBN_FN(pdbn_rbm) *m, const real *
     a.seed = seed;
     a.epoch = epoch;
     double *betas = pdbn_ws_take(&ws, n_betas, sizeof(double));
-    pdbn_ais_schedule(n_betas, betas);
 
     /* exact samples of the base model, and its log partition function (the hidden units
      * are present with zero couplings, contributing nh log 2) */
@@ -822,12 +805,8 @@ int PDBN_FN(pdbn_rbm_log_partition_ais)(const PDBN_FN(pdbn_rbm) *m, const real *
     }
 
     pdbn_ais_model model = {PDBN_FN(rbm_ais_log_ratio), PDBN_FN(rbm_ais_transition), &a};
-    int st = pdbn_ais_run(&model, betas, n_betas, n_chains, logw, ctl, err);
-    if (st == PDBN_OK) {
-        double lme;
-        pdbn_log_mean_exp(logw, n_chains, &lme, std_err);
-        *log_z = log_z0 + lme;
-    }
+    int st = pdbn_ais_estimate(&model, betas, n_betas, n_chains, log_z0, logw, log_z, std_err,
+                               ctl, err);
     pdbn_ws_free(&ws);
     return st;
 }
