@@ -326,13 +326,13 @@ def load_data(args):
 
 def main(argv=None):
     args = parse_args(argv)
+    import pydbn  # loads pydbn's OpenBLAS first, so that --threads reaches it too
+
     limiter = None
     if args.threads is not None:
         import threadpoolctl
 
         limiter = threadpoolctl.threadpool_limits(args.threads)
-
-    import pydbn
 
     t0 = time.perf_counter()
     X32, data_name, n_all = load_data(args)
