@@ -145,3 +145,17 @@ def update_visible_mean(estimator, X):
     estimator.visible_mean_ = estimator.visible_mean_ + (
         column_mean(X) - estimator.visible_mean_) * (n / total)
     estimator.n_samples_seen_ = total
+
+
+def log_mean_exp(logw):
+    """(log mean(exp(logw)), its delta-method standard error) of AIS log importance weights.
+
+    The standard error is std(w) / (sqrt(n) mean(w)), as the core reports for one run.
+    """
+    logw = np.asarray(logw, dtype=np.float64)
+    top = logw.max()
+    w = np.exp(logw - top)
+    mean = w.mean()
+    std = np.std(w, ddof=1) / np.sqrt(w.size) / mean if w.size > 1 else np.inf
+    return float(top + np.log(mean)), float(std)
+

@@ -20,6 +20,7 @@ from ._base import (
     StreamMixin,
     as_source,
     keep_input_attributes_on_failure,
+    log_mean_exp,
     on_main_thread,
     update_visible_mean,
 )
@@ -450,22 +451,31 @@ class DBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     # ------------------------------------------------------------------ likelihoods
 
     def log_partition(self, method="ais", *, n_chains=100, n_betas=14500, random_state=None,
-                      return_std=False, max_bits=24):
+                      return_std=False, max_bits=24, parity="both"):
         """Log partition function log Z.
 
         Parameters
         ----------
         method : {'ais', 'exact'}, default='ais'
             'exact' enumerates the block of layers (even or odd) with fewer units, at most
-            ``max_bits``; 'ais' anneals the even layers with the odd ones summed out
-            (Salakhutdinov & Hinton 2009), from independent units with the training
-            marginals (``visible_mean_``) on v.
+            ``max_bits``; 'ais' runs annealed importance sampling (Salakhutdinov & Hinton
+            2009) from a base model of independent units: on v the training marginals
+            (``visible_mean_``), on every hidden layer its mean-field posterior given v = those
+            marginals. (Uniform hidden base rates, the other common choice, start the chains
+            of a trained MNIST DBM in a basin they never leave and underestimate log Z by over
+            100 nats with a small standard error.)
         n_chains, n_betas : int
             AIS runs and temperatures (Salakhutdinov & Murray's schedule).
         random_state : int, RandomState instance or None, default=None
         return_std : bool, default=False
             Also return the AIS standard error (0 for 'exact').
         max_bits : int, default=24
+        parity : {'both', 'even', 'odd'}, default='both'
+            AIS state: the even layers (v, h2, ...) with the odd ones summed out, as
+            Salakhutdinov & Hinton; the odd layers with the even ones summed out; or both,
+            ``n_chains`` chains each, their importance weights pooled (each chain's weight is
+            an unbiased estimate of Z, so the pooled mean is too). Each run can miss mass the
+            other finds: on a 784-500-1000 MNIST DBM the odd run gave log Z 7 nats higher.
 
         Returns
         -------
@@ -480,14 +490,35 @@ class DBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             raise ValueError(f"method must be 'ais' or 'exact', got {method!r}")
         n_chains = _check_positive_int(n_chains, "n_chains")
         n_betas = _check_positive_int(n_betas, "n_betas", minimum=2)
+        parities = {"even": (0,), "odd": (1,), "both": (0, 1)}.get(parity)
+        if parities is None:
+            raise ValueError(f"parity must be 'both', 'even' or 'odd', got {parity!r}")
+        base = self._ais_base()
+        seed, epoch = self._next_stream(random_state)
+        weights = []
+        for i, par in enumerate(parities):
+            logw = np.empty(n_chains, dtype=np.float64)
+            log_z, std = _core.dbm_log_partition_ais(self._model(), base, par, n_betas, seed,
+                                                     (epoch + i) % 2**32, logw, on_main_thread())
+            weights.append(logw + (log_z - log_mean_exp(logw)[0]))  # + log Z_0
+        if len(parities) > 1:
+            log_z, std = log_mean_exp(np.concatenate(weights))
+        return (log_z, std) if return_std else log_z
+
+    def _ais_base(self):
+        """Logits of the AIS base model, every layer's concatenated (v, h1, h2, ...).
+
+        v: the smoothed training marginals; each hidden layer: its mean-field posterior given
+        v = those marginals - data-informed rates that cost one mean-field solve and need no
+        stored statistics.
+        """
         n = max(self.n_samples_seen_, 1)
         p = np.clip((self.visible_mean_ * n + 0.5) / (n + 1.0), 1e-7, 1 - 1e-7)
-        base = np.ascontiguousarray(np.log(p) - np.log1p(-p), dtype=self._dtype())
-        seed, epoch = self._next_stream(random_state)
-        logw = np.empty(n_chains, dtype=np.float64)
-        log_z, std = _core.dbm_log_partition_ais(self._model(), base, n_betas, seed, epoch, logw,
-                                                 on_main_thread())
-        return (log_z, std) if return_std else log_z
+        parts = [np.log(p) - np.log1p(-p)]
+        for mu in self.mean_field(p[None, :].astype(self._dtype())):
+            q = np.clip(np.asarray(mu[0], dtype=np.float64), 1e-6, 1 - 1e-6)
+            parts.append(np.log(q) - np.log1p(-q))
+        return np.ascontiguousarray(np.concatenate(parts), dtype=self._dtype())
 
     def lower_bound(self, X, *, log_z=None, method="ais", **kwargs):
         """Mean-field variational lower bound ``-E_Q[E(x, h)] + H(Q) - log Z`` per row.

@@ -15,7 +15,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _core
-from ._base import InterruptGuard, StreamMixin, as_source, on_main_thread, update_visible_mean
+from ._base import (
+    InterruptGuard,
+    StreamMixin,
+    as_source,
+    log_mean_exp,
+    on_main_thread,
+    update_visible_mean,
+)
 
 _VISIBLE = {"bernoulli": _core.VISIBLE_BERNOULLI, "gaussian": _core.VISIBLE_GAUSSIAN}
 _METHOD = {"pcd": _core.METHOD_PCD, "cd": _core.METHOD_CD}
@@ -491,6 +498,7 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         random_state=None,
         return_std=False,
         max_units=24,
+        side="auto",
     ):
         """Log partition function log Z of the model.
 
@@ -512,12 +520,23 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             method's std(w) / (sqrt(n_chains) mean(w)) on the importance weights).
         max_units : int, default=24
             Largest layer 'exact' will enumerate.
+        side : {'auto', 'visible', 'hidden', 'both'}, default='auto'
+            Which layer the AIS chains anneal, the other one summed out. 'visible' is
+            Salakhutdinov & Murray's choice. 'hidden' anneals the hidden units (binary visible
+            units without labels only) from a base model with the hidden probabilities at the
+            mean training vector, ``sigmoid(c + W visible_mean_)``. 'both' runs
+            ``n_chains`` chains on each side and pools their importance weights: every chain's
+            weight is an unbiased estimate of Z, so the pooled mean is too, and it holds
+            whichever side found the model's mass. This matters: for a 500-2000 RBM trained on
+            MNIST features the visible side underestimated log Z by 50 nats with a standard
+            error below 1, while for a 784-500 RBM the hidden side fell 7 nats short. 'auto'
+            is 'both' where 'hidden' applies and 'visible' otherwise.
 
         Returns
         -------
         log_z : float
         std_err : float
-            Only when ``return_std`` is True.
+            Only when ``return_std`` is True (over the pooled chains with ``side='both'``).
         """
         check_is_fitted(self)
         if method == "exact":
@@ -528,13 +547,58 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             raise ValueError(f"method must be 'exact' or 'ais', got {method!r}")
         n_chains = _check_positive_int(n_chains, "n_chains")
         n_betas = _check_positive_int(n_betas, "n_betas", minimum=2)
-        base = np.ascontiguousarray(self._base_bias(), dtype=self.components_.dtype)
+        sides = self._ais_sides(side)
         seed, epoch = self._next_stream(random_state)
-        logw = np.empty(n_chains, dtype=np.float64)
-        log_z, std = _core.rbm_log_partition_ais(
-            self._model(), base, n_betas, seed, epoch, logw, on_main_thread()
-        )
+        weights = []
+        for i, which in enumerate(sides):
+            model, base = self._ais_problem(which)
+            logw = np.empty(n_chains, dtype=np.float64)
+            log_z, std = _core.rbm_log_partition_ais(
+                model, base, n_betas, seed, (epoch + i) % 2**32, logw, on_main_thread()
+            )
+            if len(sides) == 1:
+                return (log_z, std) if return_std else log_z
+            # the chains' weights for Z itself: log w + log Z_0 of their base model
+            weights.append(logw + (log_z - log_mean_exp(logw)[0]))
+        log_z, std = log_mean_exp(np.concatenate(weights))
         return (log_z, std) if return_std else log_z
+
+    def _ais_sides(self, side):
+        hidden_ok = self.visible == "bernoulli" and not self._n_labels
+        if side not in ("auto", "visible", "hidden", "both"):
+            raise ValueError(
+                f"side must be 'auto', 'visible', 'hidden' or 'both', got {side!r}"
+            )
+        if side in ("hidden", "both") and not hidden_ok:
+            raise ValueError(
+                f"side={side!r} needs binary visible units without label units; "
+                "use side='visible'"
+            )
+        if side == "auto":
+            side = "both" if hidden_ok else "visible"
+        return ("visible", "hidden") if side == "both" else (side,)
+
+    def _ais_problem(self, side):
+        """(model, base logits) whose 'visible' layer the AIS kernel anneals.
+
+        For the hidden side: the same RBM with its layers swapped (the energy is symmetric in
+        v and h for binary units, so log Z is the same), base rates sigmoid(c + W p) at the
+        smoothed training marginals p.
+        """
+        dtype = self.components_.dtype
+        if side == "visible":
+            return self._model(), np.ascontiguousarray(self._base_bias(), dtype=dtype)
+        n = max(self.n_samples_seen_, 1)
+        p = np.clip((self.visible_mean_ * n + 0.5) / (n + 1.0), 1e-7, 1 - 1e-7)
+        logits = np.clip(self.components_ @ p.astype(dtype) + self.intercept_hidden_, -16, 16)
+        swapped = (
+            np.ascontiguousarray(self.components_.T),
+            self.intercept_hidden_,
+            self.intercept_visible_,
+            _VISIBLE["bernoulli"],
+            0,
+        )
+        return swapped, np.ascontiguousarray(logits, dtype=dtype)
 
     def _base_bias(self):
         """Visible biases of the AIS base model: logits of the smoothed data marginals."""

@@ -168,16 +168,19 @@ def test_exact_log_likelihood_equals_enumerated_marginal_and_normalises(sizes):
 # ---------------------------------------------------------------------------------------------
 # 3. AIS log partition function
 # ---------------------------------------------------------------------------------------------
-def test_ais_log_partition_is_within_0_05_nats_of_exact_and_its_std_error_is_calibrated():
+@pytest.mark.parametrize("parity", ["even", "odd", "both"])
+def test_ais_log_partition_is_within_0_05_nats_of_exact_and_its_std_error_is_calibrated(parity):
     Ws, bs = ref.random_dbm((5, 4, 3), scale=1.0, seed=4)
     dbm = fitted_dbm(Ws, bs)
     exact = ref.log_z(Ws, bs)
-    runs = [dbm.log_partition("ais", n_chains=100, n_betas=3000, random_state=s, return_std=True)
+    runs = [dbm.log_partition("ais", n_chains=100, n_betas=3000, random_state=s, return_std=True,
+                              parity=parity)
             for s in range(6)]
     est = np.array([r[0] for r in runs])
     std = np.array([r[1] for r in runs])
-    # a base model that forgot the uniform h_2 (3 units) or the summed-out odd units (4) would be
-    # off by >= 3 log 2 = 2 nats; a wrong sign of the importance weights by far more
+    # the base model has data-informed rates on every layer; dropping a layer's share of
+    # log Z_0 (e.g. the summed-out layers') would be off by nats, a wrong sign of the
+    # importance weights by far more
     assert np.all(np.abs(est - exact) < 0.05), est - exact
     assert np.all((std > 0) & (std < 0.05))
     # each estimate within 4 of its own reported standard errors (plus 0.002 nats for the
@@ -191,14 +194,31 @@ def test_ais_log_partition_is_within_0_05_nats_of_exact_and_its_std_error_is_cal
     assert len(np.unique(est)) == len(est)
 
 
-def test_ais_log_partition_of_a_three_layer_dbm_is_within_0_05_nats():
+@pytest.mark.parametrize("parity", ["even", "odd", "both"])
+def test_ais_log_partition_of_a_three_layer_dbm_is_within_0_05_nats(parity):
     Ws, bs = ref.random_dbm((3, 4, 2, 3), scale=1.0, seed=5)
     dbm = fitted_dbm(Ws, bs)
     log_z, std = dbm.log_partition("ais", n_chains=100, n_betas=3000, random_state=0,
-                                   return_std=True)
+                                   return_std=True, parity=parity)
     exact = ref.log_z(Ws, bs)
     assert abs(log_z - exact) < 0.05
     assert abs(log_z - exact) < 4 * std + 0.002
+
+
+def test_ais_base_model_and_parity_errors():
+    Ws, bs = ref.random_dbm((5, 4, 3), scale=1.0, seed=4)
+    dbm = fitted_dbm(Ws, bs)
+    with pytest.raises(ValueError, match="parity must be"):
+        dbm.log_partition("ais", parity="all")
+    # the base logits: v from the smoothed marginals, each hidden layer from its mean-field
+    # posterior at v = those marginals
+    base = dbm._ais_base()
+    n = max(dbm.n_samples_seen_, 1)
+    p = np.clip((dbm.visible_mean_ * n + 0.5) / (n + 1.0), 1e-7, 1 - 1e-7)
+    mu = dbm.mean_field(p[None, :])
+    expected = np.concatenate([np.log(p / (1 - p))] + [np.log(m[0] / (1 - m[0])) for m in mu])
+    np.testing.assert_allclose(base, expected, rtol=1e-9, atol=1e-9)
+    assert base.shape == (5 + 4 + 3,)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -331,19 +331,47 @@ def digits_rbm():
     return X, est.fit(X)
 
 
-def test_ais_log_partition_is_within_0_05_nats_of_exact_on_digits(digits_rbm):
+@pytest.mark.parametrize("side", ["visible", "hidden", "both", "auto"])
+def test_ais_log_partition_is_within_0_05_nats_of_exact_on_digits(digits_rbm, side):
     X, est = digits_rbm
     W, b, c = en.model_arrays(est)
     exact = log_partition_by_hidden_enumeration(W, b, c)  # 2^12 hidden states
     assert est.log_partition("exact") == pytest.approx(exact, rel=1e-12, abs=1e-9)
     # 10000 intermediate distributions and 100 chains: a NumPy AIS of the same model lands within
-    # ~0.002 nats; 0.05 leaves a wide margin and still catches a wrong base-rate Z or weight.
+    # ~0.002 nats; 0.05 leaves a wide margin and still catches a wrong base-rate Z or weight
+    # (on either side: the hidden side runs the kernel on the RBM with its layers swapped, and
+    # 'both' pools the importance weights of the two runs, each shifted by its base log Z).
     log_Z, std = est.log_partition("ais", n_chains=100, n_betas=10_000, random_state=0,
-                                   return_std=True)
+                                   return_std=True, side=side)
     assert abs(log_Z - exact) < 0.05
     assert 0 < std < 0.05
     # the plain call returns a float
     assert isinstance(est.log_partition("ais", n_chains=20, n_betas=1000, random_state=0), float)
+
+
+def test_ais_sides_pool_the_two_runs(digits_rbm):
+    _, est = digits_rbm
+    kw = dict(n_chains=50, n_betas=500, random_state=3)
+    # 'both' = visible run (stream epoch 0, as side='visible' alone) + hidden run (epoch 1):
+    # its estimate lies between the two runs' and above the smaller one plus log(1/2)
+    vis = est.log_partition("ais", side="visible", **kw)
+    both = est.log_partition("ais", side="both", **kw)
+    assert both != vis
+    assert both > vis + np.log(0.5)
+    assert est.log_partition("ais", side="auto", **kw) == both
+
+
+def test_ais_side_errors(digits_rbm):
+    X, est = digits_rbm
+    with pytest.raises(ValueError, match="side must be"):
+        est.log_partition("ais", side="top")
+    gauss = RBM(n_components=3, visible="gaussian", n_iter=1, random_state=0).fit(X[:40])
+    with pytest.raises(ValueError, match="binary visible units"):
+        gauss.log_partition("ais", side="hidden", n_chains=2, n_betas=10)
+    # 'auto' falls back to the visible side for Gaussian units
+    a = gauss.log_partition("ais", n_chains=5, n_betas=50, random_state=0)
+    v = gauss.log_partition("ais", n_chains=5, n_betas=50, random_state=0, side="visible")
+    assert a == v
 
 
 def test_ais_log_likelihood_is_close_to_exact_log_likelihood_on_digits(digits_rbm):

@@ -1027,19 +1027,22 @@ static PyObject *py_dbm_log_partition_ais(PyObject *self, PyObject *args)
 {
     dbm_arg m;
     PyArrayObject *base, *logw;
+    int parity;
     Py_ssize_t n_betas;
     unsigned long seed, epoch;
     int check;
     (void)self;
-    if (!PyArg_ParseTuple(args, "O&O!nkkO!p", dbm_conv, &m, &PyArray_Type, &base, &n_betas,
-                          &seed, &epoch, &PyArray_Type, &logw, &check))
+    if (!PyArg_ParseTuple(args, "O&O!inkkO!p", dbm_conv, &m, &PyArray_Type, &base, &parity,
+                          &n_betas, &seed, &epoch, &PyArray_Type, &logw, &check))
         return NULL;
-    if (!ais_arrays(base, logw, n_betas, m.typenum, m.sizes[0])) return NULL;
+    size_t n_base = 0;
+    for (size_t k = 0; k <= m.f.n_hidden_layers; k++) n_base += m.sizes[k];
+    if (!ais_arrays(base, logw, n_betas, m.typenum, n_base)) return NULL;
     double log_z = 0.0, se = 0.0;
     pdbn_error err = {0, ""};
     int st;
     CORE_CALL(pi, ctl, check, st,
-              DISPATCH(m, pdbn_dbm_log_partition_ais, PyArray_DATA(base),
+              DISPATCH(m, pdbn_dbm_log_partition_ais, PyArray_DATA(base), parity,
                        (size_t)PyArray_DIM(logw, 0), (size_t)n_betas, (uint32_t)seed,
                        (uint32_t)epoch, &log_z, &se, PyArray_DATA(logw), &ctl, &err));
     if (st != PDBN_OK) return raise_status(st, &err);

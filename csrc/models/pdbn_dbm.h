@@ -86,11 +86,12 @@ typedef struct pdbn_dbm_stats {
     int pdbn_dbm_log_prob_exact_##S(const pdbn_dbm_##S *m, const pdbn_source *data,              \
                                     double log_z, unsigned max_bits, double *out,                \
                                     const pdbn_control *ctl, pdbn_error *err);                   \
-    /* log Z by AIS (Salakhutdinov & Hinton 2009, Sec. 4): the chains anneal the even layers    \
-     * with the odd layers summed out, from a base model of independent units (visible biases  \
-     * base_bias, other even layers uniform) to the DBM; logw (n_chains) receives the log      \
-     * importance weights. */                                                                   \
-    int pdbn_dbm_log_partition_ais_##S(const pdbn_dbm_##S *m, const T *base_bias,                \
+    /* log Z by AIS (Salakhutdinov & Hinton 2009, Sec. 4) from a base model of independent     \
+     * units with logits base_bias (every layer's, concatenated in layer order) to the DBM.    \
+     * The chains anneal the layers of one parity (0: v, h2, ...; 1: h1, h3, ...) with the     \
+     * other layers summed out; logw (n_chains) receives the log importance weights without   \
+     * log Z_0 (log_z = log Z_0 + log mean exp(logw)). */                                      \
+    int pdbn_dbm_log_partition_ais_##S(const pdbn_dbm_##S *m, const T *base_bias, int parity,   \
                                        size_t n_chains, size_t n_betas, uint32_t seed,           \
                                        uint32_t epoch, double *log_z, double *std_err,           \
                                        double *logw, const pdbn_control *ctl, pdbn_error *err);
