@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "pdbn_bench.h"
+#include "pdbn_bm.h"
 #include "pdbn_dbm.h"
 #include "pdbn_dbn.h"
 #include "pdbn_matrix.h"
@@ -1050,6 +1051,400 @@ static PyObject *py_dbm_log_partition_ais(PyObject *self, PyObject *args)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Layered Boltzmann machines: MPF and VPF                                                      */
+
+typedef struct bm_arg {
+    int typenum;
+    int writeable;
+    size_t sizes[PDBN_BM_MAX_LAYERS];
+    void *w[PDBN_BM_MAX_LAYERS], *lat[PDBN_BM_MAX_LAYERS], *b[PDBN_BM_MAX_LAYERS];
+    pdbn_bm_f f;
+    pdbn_bm_d d;
+} bm_arg;
+
+/* ([weights], [laterals: None or array], [biases]) -> a view; weights[k] of shape
+ * (sizes[k+1], sizes[k]), laterals[k] of shape (sizes[k], sizes[k]). */
+static int bm_conv(PyObject *obj, void *out)
+{
+    bm_arg *m = out;
+    PyObject *lw, *ll, *lb;
+    memset(m, 0, sizeof *m);
+    if (!PyArg_ParseTuple(obj, "O!O!O!;the model must be (weights, laterals, biases)",
+                          &PyList_Type, &lw, &PyList_Type, &ll, &PyList_Type, &lb))
+        return 0;
+    Py_ssize_t L = PyList_GET_SIZE(lw);
+    if (L >= PDBN_BM_MAX_LAYERS || PyList_GET_SIZE(lb) != L + 1 || PyList_GET_SIZE(ll) != L + 1) {
+        PyErr_SetString(PyExc_ValueError,
+                        "a Boltzmann machine needs L weight matrices, L + 1 laterals and biases");
+        return 0;
+    }
+    PyObject *first = PyList_GET_ITEM(lb, 0);
+    if (!PyArray_Check(first) || !array_typenum_ok(PyArray_TYPE((PyArrayObject *)first))) {
+        PyErr_SetString(PyExc_ValueError, "model arrays must be float32 or float64");
+        return 0;
+    }
+    const int t = PyArray_TYPE((PyArrayObject *)first);
+    m->typenum = t;
+    m->writeable = 1;
+    for (Py_ssize_t k = 0; k <= L; k++) {
+        PyObject *ob = PyList_GET_ITEM(lb, k);
+        if (!PyArray_Check(ob) || !check_param((PyArrayObject *)ob, 1, t, "intercepts_")) return 0;
+        m->sizes[k] = (size_t)PyArray_DIM((PyArrayObject *)ob, 0);
+        m->b[k] = PyArray_DATA((PyArrayObject *)ob);
+        m->writeable = m->writeable && PyArray_ISWRITEABLE((PyArrayObject *)ob);
+    }
+    for (Py_ssize_t k = 0; k <= L; k++) {
+        PyObject *ol = PyList_GET_ITEM(ll, k);
+        if (ol == Py_None) continue;
+        if (!PyArray_Check(ol) || !check_param((PyArrayObject *)ol, 2, t, "lateral_")) return 0;
+        PyArrayObject *a = (PyArrayObject *)ol;
+        if ((size_t)PyArray_DIM(a, 0) != m->sizes[k] || (size_t)PyArray_DIM(a, 1) != m->sizes[k]) {
+            PyErr_Format(PyExc_ValueError, "lateral weights %zd must be %zu x %zu", k,
+                         m->sizes[k], m->sizes[k]);
+            return 0;
+        }
+        m->lat[k] = PyArray_DATA(a);
+        m->writeable = m->writeable && PyArray_ISWRITEABLE(a);
+    }
+    for (Py_ssize_t k = 0; k < L; k++) {
+        PyObject *ow = PyList_GET_ITEM(lw, k);
+        if (!PyArray_Check(ow) || !check_param((PyArrayObject *)ow, 2, t, "components_")) return 0;
+        PyArrayObject *a = (PyArrayObject *)ow;
+        if ((size_t)PyArray_DIM(a, 0) != m->sizes[k + 1] || (size_t)PyArray_DIM(a, 1) != m->sizes[k]) {
+            PyErr_Format(PyExc_ValueError, "weights %zd do not match the biases", k);
+            return 0;
+        }
+        m->w[k] = PyArray_DATA(a);
+        m->writeable = m->writeable && PyArray_ISWRITEABLE(a);
+    }
+    m->f.n_hidden_layers = m->d.n_hidden_layers = (size_t)L;
+    m->f.sizes = m->d.sizes = m->sizes;
+    m->f.weights = (float *const *)m->w;
+    m->f.lateral = (float *const *)m->lat;
+    m->f.biases = (float *const *)m->b;
+    m->d.weights = (double *const *)m->w;
+    m->d.lateral = (double *const *)m->lat;
+    m->d.biases = (double *const *)m->b;
+    return 1;
+}
+
+/* A list of count entries, entry k a writeable C-contiguous array of the model's dtype with
+ * rows x sizes[k + off] elements (rows = 0: sizes[k + off] x sizes[k + off + 1] for weights,
+ * see elems). None is accepted where allow_none[k] (NULL stored). */
+static int bm_list(PyObject *obj, const bm_arg *m, size_t count, const size_t *elems,
+                   const int *allow_none, const char *name, void **ptrs)
+{
+    if (!PyList_Check(obj) || (size_t)PyList_GET_SIZE(obj) != count) {
+        PyErr_Format(PyExc_ValueError, "%s must be a list of %zu entries", name, count);
+        return 0;
+    }
+    for (size_t k = 0; k < count; k++) {
+        char label[64];
+        snprintf(label, sizeof label, "%s[%zu]", name, k);
+        PyObject *item = PyList_GET_ITEM(obj, k);
+        if (item == Py_None && !allow_none[k]) {
+            PyErr_Format(PyExc_ValueError, "%s is missing", label);
+            return 0;
+        }
+        if (item != Py_None && allow_none[k] == 2) {
+            PyErr_Format(PyExc_ValueError, "%s must be None (the model has no such array)", label);
+            return 0;
+        }
+        if (!opt_buffer(item, m->typenum, (npy_intp)elems[k], label, &ptrs[k])) return 0;
+    }
+    return 1;
+}
+
+/* element counts and None rules of the parameter lists: weights, laterals, biases */
+static void bm_param_shapes(const bm_arg *m, size_t *ew, size_t *el, size_t *eb, int *nw,
+                            int *nl, int *nb)
+{
+    const size_t L = m->f.n_hidden_layers;
+    for (size_t k = 0; k <= L; k++) {
+        eb[k] = m->sizes[k];
+        nb[k] = 0;
+        el[k] = m->sizes[k] * m->sizes[k];
+        nl[k] = m->lat[k] != NULL ? 0 : 2;
+        if (k < L) {
+            ew[k] = m->sizes[k + 1] * m->sizes[k];
+            nw[k] = 0;
+        }
+    }
+}
+
+static PyObject *py_bm_mpf(PyObject *self, PyObject *args)
+{
+    bm_arg m;
+    PyObject *ostates, *ograds;
+    int check;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O&OOp", bm_conv, &m, &ostates, &ograds, &check)) return NULL;
+    const size_t L = m.f.n_hidden_layers;
+    if (!PyList_Check(ostates) || (size_t)PyList_GET_SIZE(ostates) != L + 1 ||
+        !PyArray_Check(PyList_GET_ITEM(ostates, 0)) ||
+        PyArray_NDIM((PyArrayObject *)PyList_GET_ITEM(ostates, 0)) != 2)
+        return PyErr_Format(PyExc_ValueError, "states must be a list of %zu 2-D arrays", L + 1);
+    const size_t rows = (size_t)PyArray_DIM((PyArrayObject *)PyList_GET_ITEM(ostates, 0), 0);
+    size_t es[PDBN_BM_MAX_LAYERS], ew[PDBN_BM_MAX_LAYERS], el[PDBN_BM_MAX_LAYERS],
+        eb[PDBN_BM_MAX_LAYERS];
+    int ns[PDBN_BM_MAX_LAYERS], nw[PDBN_BM_MAX_LAYERS], nl[PDBN_BM_MAX_LAYERS],
+        nb[PDBN_BM_MAX_LAYERS];
+    for (size_t k = 0; k <= L; k++) {
+        es[k] = rows * m.sizes[k];
+        ns[k] = 0;
+        PyObject *s = PyList_GET_ITEM(ostates, k);
+        if (!PyArray_Check(s) || PyArray_NDIM((PyArrayObject *)s) != 2 ||
+            (size_t)PyArray_DIM((PyArrayObject *)s, 1) != m.sizes[k])
+            return PyErr_Format(PyExc_ValueError, "states[%zu] must have %zu columns", k,
+                                m.sizes[k]);
+    }
+    void *st_[PDBN_BM_MAX_LAYERS], *gw[PDBN_BM_MAX_LAYERS] = {0}, *gl[PDBN_BM_MAX_LAYERS] = {0},
+                                   *gb[PDBN_BM_MAX_LAYERS] = {0};
+    if (!bm_list(ostates, &m, L + 1, es, ns, "states", st_)) return NULL;
+    int grads = ograds != Py_None;
+    if (grads) {
+        PyObject *ow, *ol, *ob;
+        if (!PyArg_ParseTuple(ograds, "OOO;grads must be (weights, laterals, biases) lists", &ow,
+                              &ol, &ob))
+            return NULL;
+        bm_param_shapes(&m, ew, el, eb, nw, nl, nb);
+        if (!bm_list(ow, &m, L, ew, nw, "grad weights", gw) ||
+            !bm_list(ol, &m, L + 1, el, nl, "grad laterals", gl) ||
+            !bm_list(ob, &m, L + 1, eb, nb, "grad biases", gb))
+            return NULL;
+    }
+    double objective = 0.0;
+    pdbn_error err = {0, ""};
+    int st;
+    if (m.typenum == NPY_FLOAT32)
+        CORE_CALL(pi, ctl, check, st,
+                  pdbn_mpf_f(&m.f, (float *const *)st_, rows, &objective,
+                             grads ? (float *const *)gw : NULL, grads ? (float *const *)gl : NULL,
+                             grads ? (float *const *)gb : NULL, &ctl, &err));
+    else
+        CORE_CALL(pi, ctl, check, st,
+                  pdbn_mpf_d(&m.d, (double *const *)st_, rows, &objective,
+                             grads ? (double *const *)gw : NULL,
+                             grads ? (double *const *)gl : NULL,
+                             grads ? (double *const *)gb : NULL, &ctl, &err));
+    if (st != PDBN_OK) return raise_status(st, &err);
+    return PyFloat_FromDouble(objective);
+}
+
+/* out: a list of L arrays (rows x sizes[k], k = 1..L) */
+static int bm_hidden_out(PyObject *obj, const bm_arg *m, size_t rows, void **ptrs)
+{
+    const size_t L = m->f.n_hidden_layers;
+    size_t e[PDBN_BM_MAX_LAYERS];
+    int nn[PDBN_BM_MAX_LAYERS];
+    for (size_t k = 1; k <= L; k++) {
+        e[k - 1] = rows * m->sizes[k];
+        nn[k - 1] = 0;
+    }
+    return bm_list(obj, m, L, e, nn, "out", ptrs);
+}
+
+static PyObject *py_bm_infer(PyObject *self, PyObject *args)
+{
+    bm_arg m;
+    source_arg x;
+    unsigned long seed, epoch;
+    PyObject *oout;
+    int check;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O&O&kkOp", bm_conv, &m, source_conv, &x, &seed, &epoch, &oout,
+                          &check))
+        return NULL;
+    if (m.typenum != x.typenum) return PyErr_Format(PyExc_ValueError, "X must have the model's dtype");
+    if (m.f.n_hidden_layers < 1) return PyErr_Format(PyExc_ValueError, "the model has no hidden layer");
+    void *out[PDBN_BM_MAX_LAYERS];
+    if (!bm_hidden_out(oout, &m, x.s.rows, out)) return NULL;
+    pdbn_error err = {0, ""};
+    int st;
+    CORE_CALL(pi, ctl, check, st,
+              m.typenum == NPY_FLOAT32
+                  ? pdbn_bm_infer_f(&m.f, &x.s, (uint32_t)seed, (uint32_t)epoch,
+                                    (float *const *)out, &ctl, &err)
+                  : pdbn_bm_infer_d(&m.d, &x.s, (uint32_t)seed, (uint32_t)epoch,
+                                    (double *const *)out, &ctl, &err));
+    if (st != PDBN_OK) return raise_status(st, &err);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_bm_lateral_sweep(PyObject *self, PyObject *args)
+{
+    bm_arg m;
+    Py_ssize_t k;
+    PyArrayObject *below, *h;
+    unsigned long seed, epoch;
+    int check;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O&nO!O!kkp", bm_conv, &m, &k, &PyArray_Type, &below,
+                          &PyArray_Type, &h, &seed, &epoch, &check))
+        return NULL;
+    if (k < 1 || (size_t)k > m.f.n_hidden_layers || m.lat[k] == NULL)
+        return PyErr_Format(PyExc_ValueError, "layer %zd has no lateral weights", k);
+    if (PyArray_NDIM(h) != 2 || (size_t)PyArray_DIM(h, 1) != m.sizes[k])
+        return PyErr_Format(PyExc_ValueError, "h must have %zu columns", m.sizes[k]);
+    const size_t rows = (size_t)PyArray_DIM(h, 0);
+    if (!check_out(h, m.typenum, rows, m.sizes[k])) return NULL;
+    if (PyArray_TYPE(below) != m.typenum || !PyArray_IS_C_CONTIGUOUS(below) ||
+        PyArray_SIZE(below) != (npy_intp)(rows * m.sizes[k - 1]))
+        return PyErr_Format(PyExc_ValueError, "below must be a C-contiguous %zu x %zu array of "
+                            "the model's dtype", rows, m.sizes[k - 1]);
+    pdbn_error err = {0, ""};
+    int st;
+    CORE_CALL(pi, ctl, check, st,
+              DISPATCH(m, pdbn_bm_lateral_sweep, (size_t)k, PyArray_DATA(below), PyArray_DATA(h),
+                       rows, (uint32_t)seed, (uint32_t)epoch, &ctl, &err));
+    if (st != PDBN_OK) return raise_status(st, &err);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_vpf_epoch(PyObject *self, PyObject *args, PyObject *kw)
+{
+    static char *names[] = {"model", "X", "state", "t", "learning_rate", "beta1", "beta2", "eps",
+                            "weight_decay", "batch_size", "seed", "epoch", "check_signals",
+                            "guard", NULL};
+    bm_arg m;
+    source_arg x;
+    PyObject *ostate, *guard = Py_None;
+    unsigned long long t;
+    double lr, b1, b2, eps, wd;
+    Py_ssize_t bs;
+    unsigned long seed, epoch;
+    int check;
+    (void)self;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&OKdddddnkkp|O", names, bm_conv, &m,
+                                     source_conv, &x, &ostate, &t, &lr, &b1, &b2, &eps, &wd, &bs,
+                                     &seed, &epoch, &check, &guard))
+        return NULL;
+    if (!m.writeable)
+        return PyErr_Format(PyExc_ValueError, "the model's arrays are read-only; training needs "
+                            "to write them (copy the model first)");
+    if (m.typenum != x.typenum) return PyErr_Format(PyExc_ValueError, "X must have the model's dtype");
+    if (bs < 1) return PyErr_Format(PyExc_ValueError, "batch_size must be positive");
+    if (!(b1 >= 0.0 && b1 < 1.0) || !(b2 >= 0.0 && b2 < 1.0) || !(eps > 0.0))
+        return PyErr_Format(PyExc_ValueError, "Adam needs 0 <= beta1, beta2 < 1 and eps > 0");
+    const size_t L = m.f.n_hidden_layers;
+    PyObject *mw, *vw, *ml, *vl, *mb, *vb;
+    if (!PyArg_ParseTuple(ostate, "OOOOOO;state must be 6 lists (mW, vW, mU, vU, mb, vb)", &mw,
+                          &vw, &ml, &vl, &mb, &vb))
+        return NULL;
+    size_t ew[PDBN_BM_MAX_LAYERS], el[PDBN_BM_MAX_LAYERS], eb[PDBN_BM_MAX_LAYERS];
+    int nw[PDBN_BM_MAX_LAYERS], nl[PDBN_BM_MAX_LAYERS], nb[PDBN_BM_MAX_LAYERS];
+    bm_param_shapes(&m, ew, el, eb, nw, nl, nb);
+    void *pmw[PDBN_BM_MAX_LAYERS] = {0}, *pvw[PDBN_BM_MAX_LAYERS] = {0},
+         *pml[PDBN_BM_MAX_LAYERS] = {0}, *pvl[PDBN_BM_MAX_LAYERS] = {0},
+         *pmb[PDBN_BM_MAX_LAYERS] = {0}, *pvb[PDBN_BM_MAX_LAYERS] = {0};
+    if (!bm_list(mw, &m, L, ew, nw, "state mW", pmw) || !bm_list(vw, &m, L, ew, nw, "state vW", pvw) ||
+        !bm_list(ml, &m, L + 1, el, nl, "state mU", pml) ||
+        !bm_list(vl, &m, L + 1, el, nl, "state vU", pvl) ||
+        !bm_list(mb, &m, L + 1, eb, nb, "state mb", pmb) ||
+        !bm_list(vb, &m, L + 1, eb, nb, "state vb", pvb))
+        return NULL;
+    pdbn_vpf_train cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.batch_size = (size_t)bs;
+    cfg.opt.kind = PDBN_OPT_ADAM;
+    cfg.opt.learning_rate = lr;
+    cfg.opt.beta1 = b1;
+    cfg.opt.beta2 = b2;
+    cfg.opt.eps = eps;
+    cfg.opt.weight_decay = wd;
+    cfg.seed = (uint32_t)seed;
+    cfg.epoch = (uint32_t)epoch;
+    uint64_t steps = (uint64_t)t;
+    double objective = 0.0;
+    pdbn_error err = {0, ""};
+    int st;
+    if (set_in_core(guard, 1) < 0) return NULL;
+    if (m.typenum == NPY_FLOAT32)
+        CORE_CALL(pi, ctl, check, st,
+                  pdbn_vpf_epoch_f(&m.f, &cfg, &x.s, (float *const *)pmw, (float *const *)pvw,
+                                   (float *const *)pml, (float *const *)pvl, (float *const *)pmb,
+                                   (float *const *)pvb, &steps, &objective, &ctl, &err));
+    else
+        CORE_CALL(pi, ctl, check, st,
+                  pdbn_vpf_epoch_d(&m.d, &cfg, &x.s, (double *const *)pmw, (double *const *)pvw,
+                                   (double *const *)pml, (double *const *)pvl,
+                                   (double *const *)pmb, (double *const *)pvb, &steps, &objective,
+                                   &ctl, &err));
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb); /* keep a pending KeyboardInterrupt across the attribute set */
+    int guard_st = set_in_core(guard, 0);
+    if (et != NULL) PyErr_Restore(et, ev, tb);
+    if (guard_st < 0) {
+        if (st == PDBN_OK) return NULL;
+        if (et == NULL) PyErr_Clear();
+    }
+    if (st != PDBN_OK) return raise_status(st, &err);
+    return Py_BuildValue("dK", objective, (unsigned long long)steps);
+}
+
+static PyObject *py_bm_generate(PyObject *self, PyObject *args)
+{
+    bm_arg m;
+    Py_ssize_t n, r;
+    PyObject *oprior;
+    unsigned long seed, epoch;
+    int means, check;
+    PyArrayObject *out;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O&nnOkkpO!p", bm_conv, &m, &n, &r, &oprior, &seed, &epoch,
+                          &means, &PyArray_Type, &out, &check))
+        return NULL;
+    const size_t L = m.f.n_hidden_layers;
+    if (L < 1) return PyErr_Format(PyExc_ValueError, "the model has no hidden layer");
+    if (n < 0 || r < 1) return PyErr_Format(PyExc_ValueError, "n_samples >= 0 and r >= 1 needed");
+    const void *prior = NULL;
+    if (oprior != Py_None) {
+        if (!PyArray_Check(oprior) || !check_param((PyArrayObject *)oprior, 1, m.typenum, "top_prior"))
+            return NULL;
+        if ((size_t)PyArray_DIM((PyArrayObject *)oprior, 0) != m.sizes[L])
+            return PyErr_Format(PyExc_ValueError, "top_prior must have %zu entries", m.sizes[L]);
+        prior = PyArray_DATA((PyArrayObject *)oprior);
+    }
+    if (!check_out(out, m.typenum, (size_t)n, m.sizes[0])) return NULL;
+    pdbn_error err = {0, ""};
+    int st;
+    CORE_CALL(pi, ctl, check, st,
+              DISPATCH(m, pdbn_bm_generate, (size_t)n, (size_t)r, prior, (uint32_t)seed,
+                       (uint32_t)epoch, means, PyArray_DATA(out), &ctl, &err));
+    if (st != PDBN_OK) return raise_status(st, &err);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_bm_reconstruct(PyObject *self, PyObject *args)
+{
+    bm_arg m;
+    source_arg x;
+    PyArrayObject *mask, *out;
+    Py_ssize_t n_gibbs;
+    unsigned long seed, epoch;
+    int check;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O&O&O!nkkO!p", bm_conv, &m, source_conv, &x, &PyArray_Type,
+                          &mask, &n_gibbs, &seed, &epoch, &PyArray_Type, &out, &check))
+        return NULL;
+    if (m.typenum != x.typenum) return PyErr_Format(PyExc_ValueError, "X must have the model's dtype");
+    if (m.f.n_hidden_layers < 1) return PyErr_Format(PyExc_ValueError, "the model has no hidden layer");
+    if (n_gibbs < 1) return PyErr_Format(PyExc_ValueError, "n_gibbs must be at least 1");
+    if (PyArray_TYPE(mask) != NPY_UINT8 || !PyArray_IS_C_CONTIGUOUS(mask) ||
+        PyArray_SIZE(mask) != (npy_intp)(x.s.rows * x.s.cols))
+        return PyErr_Format(PyExc_ValueError, "mask must be a C-contiguous uint8 array of X's shape");
+    if (!check_out(out, m.typenum, x.s.rows, m.sizes[0])) return NULL;
+    pdbn_error err = {0, ""};
+    int st;
+    CORE_CALL(pi, ctl, check, st,
+              DISPATCH(m, pdbn_bm_reconstruct, &x.s, (const uint8_t *)PyArray_DATA(mask),
+                       (size_t)n_gibbs, (uint32_t)seed, (uint32_t)epoch, PyArray_DATA(out), &ctl,
+                       &err));
+    if (st != PDBN_OK) return raise_status(st, &err);
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Core utilities exposed for tests and benchmarks                                             */
 
 static PyObject *py_random_words(PyObject *self, PyObject *args)
@@ -1114,6 +1509,13 @@ static PyMethodDef methods[] = {
     {"dbm_log_partition_exact", py_dbm_log_partition_exact, METH_VARARGS, "Exact DBM log Z."},
     {"dbm_log_prob_exact", py_dbm_log_prob_exact, METH_VARARGS, "Exact DBM log p(v)."},
     {"dbm_log_partition_ais", py_dbm_log_partition_ais, METH_VARARGS, "AIS DBM log Z."},
+    {"bm_mpf", py_bm_mpf, METH_VARARGS, "MPF objective (and gradients) of full states."},
+    {"bm_infer", py_bm_infer, METH_VARARGS, "VPF E-step: bottom-up hidden samples."},
+    {"bm_lateral_sweep", py_bm_lateral_sweep, METH_VARARGS, "One asynchronous lateral sweep."},
+    {"vpf_epoch", (PyCFunction)(void (*)(void))py_vpf_epoch, METH_VARARGS | METH_KEYWORDS,
+     "One VPF epoch with Adam."},
+    {"bm_generate", py_bm_generate, METH_VARARGS, "Confabulations (Algorithm 2)."},
+    {"bm_reconstruct", py_bm_reconstruct, METH_VARARGS, "Fill masked entries."},
     {"random_words", py_random_words, METH_VARARGS, "Philox words of one stream row."},
     {"gemm_bound_epoch", py_gemm_bound_epoch, METH_VARARGS,
      "Seconds taken by an RBM epoch's five GEMMs alone."},

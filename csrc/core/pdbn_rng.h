@@ -25,6 +25,7 @@ enum pdbn_purpose {
     PDBN_RNG_DATA = 8,
     PDBN_RNG_RECOGNITION = 9,
     PDBN_RNG_GENERATIVE = 10,
+    PDBN_RNG_LATERAL = 11,
     PDBN_RNG_TEST = 255
 };
 
