@@ -11,6 +11,7 @@ from .dbm import DBM
 from .dbn import DBN
 from .persistence import load_model, save_model
 from .rbm import RBM
+from .vpf import VPF
 
 __version__ = "0.1.0"
-__all__ = ["DBM", "DBN", "RBM", "load_model", "save_model", "__version__"]
+__all__ = ["DBM", "DBN", "RBM", "VPF", "load_model", "save_model", "__version__"]

@@ -57,9 +57,14 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights and every random number the model draws (minibatch
         order, Gibbs sampling). An int makes the whole sequence of calls reproducible.
-    method : {'pcd', 'cd'}, default='pcd'
+    method : {'pcd', 'cd', 'vpf'}, default='pcd'
         Persistent contrastive divergence (stochastic maximum likelihood, scikit-learn's
-        choice) or contrastive divergence with chains started at the data.
+        choice), contrastive divergence with chains started at the data, or variational
+        probability flow (Liu, Quek & Lin; the kernel of :class:`pydbn.VPF`): at the start of
+        each epoch one sample of h given every training row, then Adam steps down the minimum
+        probability flow objective of the (v, h) pairs - no Gibbs chains. With 'vpf',
+        ``learning_rate`` is Adam's step size (the text uses 1e-3; the default 0.1 is far too
+        large), ``k`` and ``momentum`` are not used, and the visible units must be binary.
     k : int, default=1
         Gibbs steps per parameter update.
     momentum : float in [0, 1), default=0.0
@@ -123,7 +128,7 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         "n_iter": [Interval(Integral, 0, None, closed="left")],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
-        "method": [StrOptions({"pcd", "cd"})],
+        "method": [StrOptions({"pcd", "cd", "vpf"})],
         "k": [Interval(Integral, 1, None, closed="left")],
         "momentum": [Interval(Real, 0, 1, closed="left")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
@@ -206,6 +211,8 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             "n_samples_seen_": 0,
             "history_": {"epoch": [], "pseudo_likelihood": [], "time": []},
             "_velocity": None,
+            "_vpf_state": None,
+            "_vpf_steps": 0,
         }
         self.__dict__.update(state)
         self._reset_stream(rng)
@@ -246,31 +253,67 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             for _ in range(n_epochs):
                 seed, epoch = self._next_stream()
                 begin = time.perf_counter()
-                _core.rbm_epoch(
-                    self._model(),
-                    source,
-                    vel[0],
-                    vel[1],
-                    vel[2],
-                    self._chains(),
-                    method=_METHOD[self.method],
-                    k=int(self.k),
-                    batch_size=int(self.batch_size),
-                    learning_rate=float(self.learning_rate),
-                    momentum=float(self.momentum),
-                    weight_decay=float(self.weight_decay),
-                    seed=seed,
-                    epoch=epoch,
-                    check_signals=on_main_thread(),
-                    guard=guard,
-                    sample_input=bool(self._sample_input),
-                    up_scale=float(self._up_scale),
-                    down_scale=float(self._down_scale),
-                )
+                if self.method == "vpf":
+                    self._vpf_epoch(source, seed, epoch, guard)
+                else:
+                    self._cd_epoch(source, vel, seed, epoch, guard)
                 elapsed = time.perf_counter() - begin
                 score = float(np.mean(self._score(sub_source, flips)))
                 self._record_epoch(score, elapsed)
                 guard.check()
+
+    def _check_vpf(self):
+        if self.visible != "bernoulli" or self._n_labels or self._sample_input or \
+                self._up_scale != 1.0 or self._down_scale != 1.0:
+            raise ValueError("method='vpf' needs binary visible units (visible='bernoulli')")
+
+    def _vpf_epoch(self, source, seed, epoch, guard):
+        """One VPF epoch through the layered-Boltzmann-machine kernel (Adam)."""
+        params = ([self.components_], [None, None],
+                  [self.intercept_visible_, self.intercept_hidden_])
+        if self._vpf_state is None or self._vpf_state[0][0].dtype != self.components_.dtype:
+            def zeros(arrays):
+                return [None if a is None else np.zeros_like(a) for a in arrays]
+            self._vpf_state = (zeros(params[0]), zeros(params[0]), [None, None], [None, None],
+                               zeros(params[2]), zeros(params[2]))
+            self._vpf_steps = 0
+        _, self._vpf_steps = _core.vpf_epoch(
+            params, source, self._vpf_state, int(self._vpf_steps),
+            learning_rate=float(self.learning_rate),
+            beta1=0.9,
+            beta2=0.999,
+            eps=1e-8,
+            weight_decay=float(self.weight_decay),
+            batch_size=int(self.batch_size),
+            seed=seed,
+            epoch=epoch,
+            check_signals=on_main_thread(),
+            guard=guard,
+        )
+
+    def _cd_epoch(self, source, vel, seed, epoch, guard):
+        """One CD-k / PCD-k epoch in the RBM kernel."""
+        _core.rbm_epoch(
+            self._model(),
+            source,
+            vel[0],
+            vel[1],
+            vel[2],
+            self._chains(),
+            method=_METHOD[self.method],
+            k=int(self.k),
+            batch_size=int(self.batch_size),
+            learning_rate=float(self.learning_rate),
+            momentum=float(self.momentum),
+            weight_decay=float(self.weight_decay),
+            seed=seed,
+            epoch=epoch,
+            check_signals=on_main_thread(),
+            guard=guard,
+            sample_input=bool(self._sample_input),
+            up_scale=float(self._up_scale),
+            down_scale=float(self._down_scale),
+        )
 
     def _record_epoch(self, score, elapsed):
         history = self.history_
@@ -303,6 +346,8 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         self : RBM
             The fitted model.
         """
+        if self.method == "vpf":
+            self._check_vpf()  # before anything is touched
         X = validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32))
         self._initialize(X, check_random_state(self.random_state))
         self._update_mean(X)
@@ -325,6 +370,8 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         self : RBM
             The updated model.
         """
+        if self.method == "vpf":
+            self._check_vpf()  # before anything is touched
         first = not hasattr(self, "components_")
         X = validate_data(
             self,

@@ -94,6 +94,7 @@ def _expected_failed_checks(estimator):
         RBM(n_components=8, n_iter=5, random_state=0),
         RBM(n_components=8, n_iter=5, method="cd", k=2, random_state=0),
         RBM(n_components=8, n_iter=5, visible="gaussian", learning_rate=0.01, random_state=0),
+        RBM(n_components=8, n_iter=5, method="vpf", learning_rate=1e-3, random_state=0),
     ],
     expected_failed_checks=_expected_failed_checks,
     xfail_strict=True,
@@ -740,3 +741,62 @@ def test_partial_fit_on_chunks_learns_digits():
     # an untrained model scores about -64 * log 2 = -44 nats; a few passes reach ~-25
     assert initial < -35
     assert trained > initial + 8
+
+
+# ---------------------------------------------------------------------------------------------
+# method='vpf': the layered-Boltzmann-machine kernel of pydbn.VPF
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_vpf_method_is_the_vpf_estimator_with_one_hidden_layer(dtype):
+    from pydbn import VPF
+
+    X = binary_data(150, 12, seed=3, dtype=dtype)
+    kw = dict(learning_rate=1e-3, n_iter=3, batch_size=20, weight_decay=1e-4, random_state=5)
+    rbm = RBM(6, method="vpf", **kw).fit(X)
+    vpf = VPF(6, **kw).fit(X)
+    # the same initialization, random streams, E-step, MPF gradient and Adam steps: identical
+    np.testing.assert_array_equal(rbm.components_, vpf.components_[0])
+    np.testing.assert_array_equal(rbm.intercept_visible_, vpf.intercepts_[0])
+    np.testing.assert_array_equal(rbm.intercept_hidden_, vpf.intercepts_[1])
+    assert rbm.components_.dtype == dtype
+    # and training moved the model (the test would pass trivially with n_iter ignored):
+    # 3 epochs x 8 minibatches of Adam steps of 1e-3 move a weight by up to ~0.024
+    init = RBM(6, method="vpf", **dict(kw, n_iter=0)).fit(X)
+    assert np.abs(rbm.components_ - init.components_).max() > 0.01
+    # partial_fit continues the same Adam state: one more epoch each stays identical
+    rbm.partial_fit(X)
+    vpf.partial_fit(X)
+    np.testing.assert_array_equal(rbm.components_, vpf.components_[0])
+
+
+def test_vpf_method_lowers_the_flow_objective_on_digits():
+    from sklearn.datasets import load_digits
+
+    from pydbn import VPF
+
+    X = (load_digits().data[:500] / 16 > 0.5).astype(np.float64)
+    rbm = RBM(16, method="vpf", learning_rate=1e-3, n_iter=10, batch_size=40, random_state=0)
+    rbm.fit(X)
+    # score the RBM's parameters through the VPF estimator's objective (an E-step sample and
+    # the MPF objective of the completed rows): it falls from about one flow unit per unit
+    # (80 units) at the initialization; 10 epochs here take it to about 0.8 of that
+    probe = VPF(16, n_iter=0, random_state=0).fit(X)
+    start = probe.objective(X)
+    probe.components_[0][...] = rbm.components_
+    probe.intercepts_[0][...] = rbm.intercept_visible_
+    probe.intercepts_[1][...] = rbm.intercept_hidden_
+    assert start == pytest.approx(80, rel=0.02)
+    assert probe.objective(X) < 0.9 * start
+
+
+def test_vpf_method_needs_binary_visible_units_and_keeps_a_fitted_model():
+    X = binary_data(40, 6)
+    est = RBM(3, n_iter=1, random_state=0).fit(X)
+    before = est.components_.copy()
+    est.set_params(method="vpf", visible="gaussian")
+    with pytest.raises(ValueError, match="binary visible units"):
+        est.fit(X)
+    with pytest.raises(ValueError, match="binary visible units"):
+        est.partial_fit(X)
+    np.testing.assert_array_equal(est.components_, before)
+

@@ -13,7 +13,7 @@
 #include <time.h>
 
 #include "pdbn_bench.h"
-#include "pdbn_bm.h"
+#include "pdbn_vpf.h"
 #include "pdbn_dbm.h"
 #include "pdbn_dbn.h"
 #include "pdbn_matrix.h"
@@ -1305,20 +1305,28 @@ static PyObject *py_vpf_epoch(PyObject *self, PyObject *args, PyObject *kw)
 {
     static char *names[] = {"model", "X", "state", "t", "learning_rate", "beta1", "beta2", "eps",
                             "weight_decay", "batch_size", "seed", "epoch", "check_signals",
-                            "guard", NULL};
+                            "guard", "optimizer", "momentum", "rho", NULL};
     bm_arg m;
     source_arg x;
     PyObject *ostate, *guard = Py_None;
     unsigned long long t;
-    double lr, b1, b2, eps, wd;
+    double lr, b1, b2, eps, wd, mom = 0.0, rho = 0.9;
     Py_ssize_t bs;
     unsigned long seed, epoch;
     int check;
+    const char *kind = "adam";
     (void)self;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&OKdddddnkkp|O", names, bm_conv, &m,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&OKdddddnkkp|Osdd", names, bm_conv, &m,
                                      source_conv, &x, &ostate, &t, &lr, &b1, &b2, &eps, &wd, &bs,
-                                     &seed, &epoch, &check, &guard))
+                                     &seed, &epoch, &check, &guard, &kind, &mom, &rho))
         return NULL;
+    int opt_kind;
+    if (strcmp(kind, "adam") == 0) opt_kind = PDBN_OPT_ADAM;
+    else if (strcmp(kind, "sgd") == 0) opt_kind = PDBN_OPT_SGD;
+    else if (strcmp(kind, "rmsprop") == 0) opt_kind = PDBN_OPT_RMSPROP;
+    else return PyErr_Format(PyExc_ValueError, "optimizer must be 'adam', 'sgd' or 'rmsprop'");
+    if (!(mom >= 0.0 && mom < 1.0) || !(rho >= 0.0 && rho < 1.0))
+        return PyErr_Format(PyExc_ValueError, "momentum and rho must be in [0, 1)");
     if (!m.writeable)
         return PyErr_Format(PyExc_ValueError, "the model's arrays are read-only; training needs "
                             "to write them (copy the model first)");
@@ -1346,7 +1354,9 @@ static PyObject *py_vpf_epoch(PyObject *self, PyObject *args, PyObject *kw)
     pdbn_vpf_train cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.batch_size = (size_t)bs;
-    cfg.opt.kind = PDBN_OPT_ADAM;
+    cfg.opt.kind = opt_kind;
+    cfg.opt.momentum = mom;
+    cfg.opt.rho = rho;
     cfg.opt.learning_rate = lr;
     cfg.opt.beta1 = b1;
     cfg.opt.beta2 = b2;

@@ -1,4 +1,4 @@
-/* pdbn_bm.h - layered Boltzmann machines with optional intra-layer (lateral) weights, trained by
+/* pdbn_vpf.h - layered Boltzmann machines with optional intra-layer (lateral) weights, trained by
  * minimum probability flow (Sohl-Dickstein, Battaglino & DeWeese 2011) and its variational
  * extension VPF (Liu, Quek & Lin, text 003).
  *
@@ -11,8 +11,8 @@
  * is a fully observed Boltzmann machine on n_0 units; L = 1 without laterals an RBM; L >= 2 a
  * DBM, with lateral weights in any layer. The struct is a view of caller-owned arrays.
  */
-#ifndef PDBN_BM_H
-#define PDBN_BM_H
+#ifndef PDBN_VPF_H
+#define PDBN_VPF_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-#include "pdbn_bm.h"
+#include "pdbn_vpf.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -12,5 +12,5 @@
 
 enum { PDBN_BM_BLOCK = 256 }; /* rows per block outside training */
 
-#define PDBN_TMPL_FILE "bm_impl.h"
+#define PDBN_TMPL_FILE "vpf_impl.h"
 #include "pdbn_tmpl.h"

@@ -1,5 +1,5 @@
-/* Type-generic layered Boltzmann machine kernels (MPF, VPF); instantiated by bm.c through
- * pdbn_tmpl.h. Layer k is h_k (h_0 = x); see pdbn_bm.h for the energy. */
+/* Type-generic layered Boltzmann machine kernels (MPF, VPF); instantiated by vpf.c through
+ * pdbn_tmpl.h. Layer k is h_k (h_0 = x); see pdbn_vpf.h for the energy. */
 
 static int PDBN_FN(bm_check)(const PDBN_FN(pdbn_bm) *m, pdbn_error *err)
 {
