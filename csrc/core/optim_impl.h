@@ -26,7 +26,7 @@ PDBN_HOT void PDBN_FN(pdbn_adam_step)(size_t n, real *param, const real *directi
         real d = direction[i] - wd * param[i];
         m[i] = b1 * m[i] + ((real)1 - b1) * d;
         v[i] = b2 * v[i] + ((real)1 - b2) * d * d;
-        param[i] += step * m[i] / (sqrt(v[i]) + e);
+        param[i] += step * m[i] / (PDBN_SQRT(v[i]) + e);
     }
 }
 
@@ -37,7 +37,7 @@ PDBN_HOT void PDBN_FN(pdbn_rmsprop_step)(size_t n, real *param, const real *dire
     for (size_t i = 0; i < n; i++) {
         real d = direction[i] - wd * param[i];
         s[i] = r * s[i] + ((real)1 - r) * d * d;
-        param[i] += a * d / (sqrt(s[i]) + e);
+        param[i] += a * d / (PDBN_SQRT(s[i]) + e);
     }
 }
 

@@ -5,6 +5,7 @@
  *   PDBN_FN(x)    the symbol for this precision (x##_f or x##_d)
  *   PDBN_EXP(x)   the vectorisable exponential of pdbn_vmath.h for this precision
  *   PDBN_IS_F32   1 for float, 0 for double
+ *   PDBN_SQRT(x)  sqrtf or sqrt (no promotion of float to double)
  *   PDBN_CBLAS(x) the CBLAS routine cblas_s##x or cblas_d##x (needs pdbn_blas.h)
  * and instantiated by a .c file:
  *   #define PDBN_TMPL_FILE "units_impl.h"
@@ -19,6 +20,7 @@
 #define PDBN_FN(x) x##_f
 #define PDBN_EXP(x) pdbn_vexp_f(x)
 #define PDBN_LOG1P_UNIT(x) pdbn_vlog1p_unit_f(x)
+#define PDBN_SQRT(x) sqrtf(x)
 #define PDBN_IS_F32 1
 #define PDBN_CBLAS(x) PDBN_BLAS(cblas_s##x)
 #include PDBN_TMPL_FILE
@@ -26,6 +28,7 @@
 #undef PDBN_FN
 #undef PDBN_EXP
 #undef PDBN_LOG1P_UNIT
+#undef PDBN_SQRT
 #undef PDBN_IS_F32
 #undef PDBN_CBLAS
 
@@ -33,6 +36,7 @@
 #define PDBN_FN(x) x##_d
 #define PDBN_EXP(x) pdbn_vexp_d(x)
 #define PDBN_LOG1P_UNIT(x) pdbn_vlog1p_unit_d(x)
+#define PDBN_SQRT(x) sqrt(x)
 #define PDBN_IS_F32 0
 #define PDBN_CBLAS(x) PDBN_BLAS(cblas_d##x)
 #include PDBN_TMPL_FILE
@@ -40,6 +44,7 @@
 #undef PDBN_FN
 #undef PDBN_EXP
 #undef PDBN_LOG1P_UNIT
+#undef PDBN_SQRT
 #undef PDBN_IS_F32
 #undef PDBN_CBLAS
 

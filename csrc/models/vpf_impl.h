@@ -146,14 +146,14 @@ static double PDBN_FN(bm_flow)(const PDBN_FN(pdbn_bm) *m, real *const *y, size_t
         real *gk = g[k];
         const real *yk = y[k];
         for (size_t r = 0; r < rows; r++) {
-            double row = 0.0;
+            real row = 0; /* one row in the element type (vectorizes), rows summed in double */
             for (size_t j = 0; j < n; j++) {
                 const real a = (real)0.5 - yk[r * n + j];
                 const real d = PDBN_EXP(a * gk[r * n + j]);
-                row += (double)d;
+                row += d;
                 gk[r * n + j] = a * d;
             }
-            total += row;
+            total += (double)row;
         }
     }
     return total;
