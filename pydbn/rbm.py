@@ -407,23 +407,51 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         _core.rbm_hidden_probs(self._model(), source, out, on_main_thread())
         return out
 
-    def reconstruct(self, X):
-        """Mean-field reconstruction E[v | h = p(h | X)].
+    def reconstruct(self, X, mask=None, n_gibbs=1, random_state=None):
+        """Mean-field reconstruction of X, or the unknown entries of X filled in.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Data.
+        mask : array-like of bool, shape (n_samples, n_features), default=None
+            None: the mean-field reconstruction ``E[v | h = p(h | X)]``. Given: True marks
+            unknown entries (a corrupted image's missing pixels), filled by ``n_gibbs`` Gibbs
+            steps with the known entries clamped - h ~ p(h | v), then the unknown entries of v
+            ~ p(v | h) - starting from X; the unknown entries receive p(v = 1 | h) of the last
+            step (binary visible units without label units only). This is the procedure of
+            Liu, Quek & Lin's Table 1, and :func:`pydbn.metrics.reconstruction_error`'s
+            contract.
+        n_gibbs : int, default=1
+            Gibbs steps with a mask (the text runs 1000 for CD / PCD models, 2 for VPF).
+        random_state : int, RandomState instance or None, default=None
+            Randomness of the Gibbs steps; None continues the model's own stream.
 
         Returns
         -------
         v : ndarray of shape (n_samples, n_features)
-            ``sigmoid(b + W' p(h | x))`` for binary units, ``b + W' p(h | x)`` for Gaussian.
+            Without a mask: ``sigmoid(b + W' p(h | x))`` for binary units, ``b + W' p(h | x)``
+            for Gaussian. With a mask: X on the known entries, probabilities on the others.
         """
         check_is_fitted(self)
         X, source = self._validate_input(X)
         out = np.empty((X.shape[0], X.shape[1]), dtype=self.components_.dtype)
-        _core.rbm_reconstruct(self._model(), source, out, on_main_thread())
+        if mask is None:
+            _core.rbm_reconstruct(self._model(), source, out, on_main_thread())
+            return out
+        if self.visible != "bernoulli" or self._n_labels:
+            raise ValueError("reconstruct with a mask needs binary visible units")
+        mask = np.asarray(mask)
+        if mask.shape != X.shape:
+            raise ValueError(f"mask must have X's shape {X.shape}, got {mask.shape}")
+        if mask.dtype != bool and not np.all((mask == 0) | (mask == 1)):
+            raise ValueError("mask must be boolean (True where an entry is unknown)")
+        n_gibbs = _check_positive_int(n_gibbs, "n_gibbs")
+        seed, epoch = self._next_stream(random_state)
+        model = ([self.components_], [None, None],
+                 [self.intercept_visible_, self.intercept_hidden_])
+        _core.bm_reconstruct(model, source, np.ascontiguousarray(mask, dtype=np.uint8), n_gibbs,
+                             seed, epoch, out, on_main_thread())
         return out
 
     def free_energy(self, X):

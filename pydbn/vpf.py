@@ -67,11 +67,10 @@ class VPF(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     weight_decay : float, default=1e-4
         L2 penalty ``weight_decay / 2 * sum(w ** 2)`` on the weights (not the biases) added to
         the objective (the text: lambda = 1e-4).
-    optimizer : {'adam', 'sgd', 'rmsprop'}, default='adam'
-        The M-step's optimizer. 'sgd' uses ``momentum``.
+    optimizer : {'adam', 'sgd'}, default='adam'
+        The M-step's optimizer: Adam (the text's) or SGD with ``momentum``.
     beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
-        Adam's moment decay rates and its epsilon (scikit-learn's MLP names); RMSprop uses
-        ``beta_2`` as its decay rate and ``epsilon``.
+        Adam's moment decay rates and its epsilon (scikit-learn's MLP names).
     momentum : float, default=0.0
         SGD momentum.
     prior : {'data', 'uniform'}, default='data'
@@ -135,7 +134,7 @@ class VPF(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "n_iter": [Interval(Integral, 0, None, closed="left")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "optimizer": [StrOptions({"adam", "sgd", "rmsprop"})],
+        "optimizer": [StrOptions({"adam", "sgd"})],
         "beta_1": [Interval(Real, 0, 1, closed="left")],
         "beta_2": [Interval(Real, 0, 1, closed="left")],
         "epsilon": [Interval(Real, 0, None, closed="neither")],
@@ -266,7 +265,6 @@ class VPF(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                     guard=guard,
                     optimizer=self.optimizer,
                     momentum=float(self.momentum),
-                    rho=float(self.beta_2),
                 )
                 elapsed = time.perf_counter() - begin
                 self.n_iter_ += 1
@@ -280,19 +278,18 @@ class VPF(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                     sys.stdout.flush()
                 guard.check()
 
-    def _update_top_prior(self, X, source):
-        """Fold the mean feed-forward activation of the top layer on X into ``top_prior_``."""
+    def _update_top_prior(self, X):
+        """Fold the mean feed-forward activation of the top layer on X into ``top_prior_``.
+
+        The activations are :meth:`transform`'s (deterministic; the text's "mean feedforward
+        activations of the training dataset"), so the prior draws no random numbers.
+        """
         n = X.shape[0]
         if n == 0:
             return
-        below = X
-        if len(self.components_) > 1:
-            hidden = self._infer(source, n, *self._next_stream())
-            below = hidden[-2]
-        W, b = self.components_[-1], self.intercepts_[-1]
-        act = _sigmoid(np.asarray(below @ W.T, dtype=np.float64) + b)
+        act = self._feed_forward(X)[-1]
         seen = self.n_samples_seen_
-        self.top_prior_ = (self.top_prior_ * seen + act.sum(axis=0)) / (seen + n)
+        self.top_prior_ = (self.top_prior_ * seen + act.sum(axis=0, dtype=np.float64)) / (seen + n)
         self.n_samples_seen_ = seen + n
 
     def _infer(self, source, n, seed, epoch):
@@ -321,8 +318,10 @@ class VPF(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             X = validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32))
             self._initialize(X, check_random_state(self.random_state))
         source = as_source(X, X.dtype)
-        self._train(source, self.n_iter)
-        self._update_top_prior(X, source)
+        try:
+            self._train(source, self.n_iter)
+        finally:  # an interrupted fit still gets the prior of the epochs it kept
+            self._update_top_prior(X)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -350,7 +349,7 @@ class VPF(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 self._initialize(X, check_random_state(self.random_state))
         source = as_source(X, self._dtype())
         self._train(source, 1)
-        self._update_top_prior(X, source)
+        self._update_top_prior(X)
         return self
 
     # ------------------------------------------------------------------ inference

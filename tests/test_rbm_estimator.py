@@ -800,3 +800,60 @@ def test_vpf_method_needs_binary_visible_units_and_keeps_a_fitted_model():
         est.partial_fit(X)
     np.testing.assert_array_equal(est.components_, before)
 
+
+
+# ---------------------------------------------------------------------------------------------
+# reconstruct with a mask (the corrupted-image protocol of pydbn.metrics)
+# ---------------------------------------------------------------------------------------------
+def test_masked_reconstruct_keeps_known_entries_and_matches_the_exact_one_step_expectation():
+    rng = np.random.default_rng(2)
+    est = RBM(3, n_iter=0, random_state=0).fit(binary_data(10, 5))
+    W = rng.normal(0, 4.0, (3, 5))  # strong weights: p(v | h) far from linear in h
+    b, c = rng.normal(0, 1, 5), rng.normal(0, 1, 3)
+    est.components_[...] = W
+    est.intercept_visible_[...] = b
+    est.intercept_hidden_[...] = c
+    x = np.array([1.0, 0.0, 1.0, 1.0, 0.0])
+    mask_row = np.array([False, True, False, True, True])
+    n = 200_000
+    X = np.repeat(x[None, :], n, axis=0)
+    mask = np.repeat(mask_row[None, :], n, axis=0)
+    out = est.reconstruct(X, mask, n_gibbs=1, random_state=0)
+    np.testing.assert_array_equal(out[:, ~mask_row], X[:, ~mask_row])
+    assert np.all((out[:, mask_row] > 0) & (out[:, mask_row] < 1))
+    # one step from v = x: h ~ p(h | x), output sigmoid(b + W'h) on the unknown entries; the
+    # expectation by enumerating the 8 hidden states
+    H = en.binary_states(3)
+    ph = 1 / (1 + np.exp(-(c + W @ x)))
+    weights = np.prod(np.where(H == 1, ph, 1 - ph), axis=1)
+    expected = weights @ (1 / (1 + np.exp(-(b + H @ W))))
+    # each output lies in [0, 1]: Hoeffding, 5 sigma-like margin over n rows
+    tol = np.sqrt(np.log(2 / 1e-6) / (2 * n))
+    np.testing.assert_allclose(out[:, mask_row].mean(axis=0), expected[mask_row], atol=tol)
+    # test power: the answer differs from the unclamped mean-field reconstruction
+    assert np.abs(est.reconstruct(x[None, :])[0, mask_row] - expected[mask_row]).max() > 3 * tol
+
+
+def test_masked_reconstruct_errors_and_streams():
+    X = binary_data(30, 6)
+    est = RBM(4, n_iter=2, random_state=0).fit(X)
+    mask = np.zeros_like(X, dtype=bool)
+    mask[:, :2] = True
+    with pytest.raises(ValueError, match="mask must have"):
+        est.reconstruct(X, mask[:, :3])
+    with pytest.raises(ValueError, match="boolean"):
+        est.reconstruct(X, np.full(X.shape, 2))
+    with pytest.raises(ValueError, match="n_gibbs"):
+        est.reconstruct(X, mask, n_gibbs=0)
+    a = est.reconstruct(X, mask, n_gibbs=3, random_state=1)
+    np.testing.assert_array_equal(a, est.reconstruct(X, mask, n_gibbs=3, random_state=1))
+    assert not np.array_equal(a, est.reconstruct(X, mask, n_gibbs=3, random_state=2))
+    # no mask: the mean-field reconstruction, as before
+    np.testing.assert_allclose(
+        est.reconstruct(X),
+        1 / (1 + np.exp(-(est.intercept_visible_
+                          + (1 / (1 + np.exp(-(X @ est.components_.T + est.intercept_hidden_))))
+                          @ est.components_))), rtol=1e-10)
+    gauss = RBM(3, visible="gaussian", n_iter=1, learning_rate=0.01, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="binary visible units"):
+        gauss.reconstruct(X, mask)
