@@ -31,6 +31,8 @@ from .rbm import _check_positive_int
 # weights can make the iteration slow: a fixed count of 50 left residuals of ~1e-2.
 _LATERAL_MEAN_FIELD = 1000
 _LATERAL_TOL = 1e-10
+# rows of a chunk that enter top_prior_ (evenly spaced)
+_PRIOR_ROWS = 2000
 
 
 def _sigmoid(x):
@@ -282,14 +284,19 @@ class VPF(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """Fold the mean feed-forward activation of the top layer on X into ``top_prior_``.
 
         The activations are :meth:`transform`'s (deterministic; the text's "mean feedforward
-        activations of the training dataset"), so the prior draws no random numbers.
+        activations of the training dataset"), so the prior draws no random numbers. A chunk
+        of more than ``_PRIOR_ROWS`` rows contributes the mean over evenly spaced rows of it
+        (standard error below 0.012 per unit), weighted by its row count: the prior costs at
+        most one transform of that many rows per call.
         """
         n = X.shape[0]
         if n == 0:
             return
-        act = self._feed_forward(X)[-1]
+        rows = X if n <= _PRIOR_ROWS else X[np.linspace(0, n - 1, _PRIOR_ROWS).astype(np.intp)]
+        act = self._feed_forward(rows)[-1]
         seen = self.n_samples_seen_
-        self.top_prior_ = (self.top_prior_ * seen + act.sum(axis=0, dtype=np.float64)) / (seen + n)
+        chunk_sum = act.mean(axis=0, dtype=np.float64) * n
+        self.top_prior_ = (self.top_prior_ * seen + chunk_sum) / (seen + n)
         self.n_samples_seen_ = seen + n
 
     def _infer(self, source, n, seed, epoch):

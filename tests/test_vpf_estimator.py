@@ -1349,3 +1349,18 @@ def test_read_only_fitted_arrays_still_serve_inference(dtype):
         vpf.partial_fit(X)
     assert_same_model(vpf, before)
     assert len(vpf.history_["epoch"]) == 2 and vpf.n_samples_seen_ == 60
+
+
+def test_top_prior_of_a_large_chunk_uses_evenly_spaced_rows():
+    import pydbn.vpf as vpf_module
+
+    X = binary_data(2500, 10, seed=77)
+    vpf = VPF((5,), n_iter=1, batch_size=50, random_state=0).fit(X)
+    rows = np.linspace(0, 2499, vpf_module._PRIOR_ROWS).astype(np.intp)
+    W, b = vpf.components_[0], vpf.intercepts_[1]
+    expected = (1 / (1 + np.exp(-(X[rows] @ W.T + b)))).mean(axis=0)
+    np.testing.assert_allclose(vpf.top_prior_, expected, rtol=1e-10)
+    assert vpf.n_samples_seen_ == 2500
+    # within sampling error of the mean over every row
+    full = (1 / (1 + np.exp(-(X @ W.T + b)))).mean(axis=0)
+    np.testing.assert_allclose(vpf.top_prior_, full, atol=0.01)
