@@ -7,6 +7,7 @@ Estimators follow scikit-learn's API; the numerical work runs in a C core over O
 import scipy_openblas32 as _scipy_openblas32  # noqa: F401
 
 from . import _core  # noqa: F401
+from .adbn import AdversarialDBN
 from .dbm import DBM
 from .dbn import DBN
 from .persistence import load_model, save_model
@@ -14,4 +15,4 @@ from .rbm import RBM
 from .vpf import VPF
 
 __version__ = "0.1.0"
-__all__ = ["DBM", "DBN", "RBM", "VPF", "load_model", "save_model", "__version__"]
+__all__ = ["AdversarialDBN", "DBM", "DBN", "RBM", "VPF", "load_model", "save_model", "__version__"]

@@ -12,11 +12,13 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "pdbn_adbn.h"
 #include "pdbn_bench.h"
 #include "pdbn_vpf.h"
 #include "pdbn_dbm.h"
 #include "pdbn_dbn.h"
 #include "pdbn_matrix.h"
+#include "pdbn_mlp.h"
 #include "pdbn_rbm.h"
 #include "pdbn_rng.h"
 #include "pdbn_status.h"
@@ -1455,6 +1457,481 @@ static PyObject *py_bm_reconstruct(PyObject *self, PyObject *args)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Dense networks and adversarial DBNs                                                          */
+
+typedef struct mlp_arg {
+    int typenum;
+    int writeable;
+    size_t sizes[PDBN_MLP_MAX_LAYERS + 1];
+    int acts[PDBN_MLP_MAX_LAYERS];
+    void *w[PDBN_MLP_MAX_LAYERS], *b[PDBN_MLP_MAX_LAYERS];
+    pdbn_mlp_f f;
+    pdbn_mlp_d d;
+} mlp_arg;
+
+/* ([weights], [biases], [activation codes]) -> a dense network view */
+static int mlp_conv(PyObject *obj, void *out)
+{
+    mlp_arg *m = out;
+    PyObject *lw, *lb, *la;
+    memset(m, 0, sizeof *m);
+    if (!PyArg_ParseTuple(obj, "O!O!O!;a network must be (weights, biases, activations)",
+                          &PyList_Type, &lw, &PyList_Type, &lb, &PyList_Type, &la))
+        return 0;
+    Py_ssize_t L = PyList_GET_SIZE(lw);
+    if (L < 1 || L > PDBN_MLP_MAX_LAYERS || PyList_GET_SIZE(lb) != L || PyList_GET_SIZE(la) != L) {
+        PyErr_SetString(PyExc_ValueError, "a network needs 1 to 16 layers of weights, biases "
+                                          "and activations");
+        return 0;
+    }
+    PyObject *first = PyList_GET_ITEM(lw, 0);
+    if (!PyArray_Check(first) || !array_typenum_ok(PyArray_TYPE((PyArrayObject *)first))) {
+        PyErr_SetString(PyExc_ValueError, "network arrays must be float32 or float64");
+        return 0;
+    }
+    const int t = PyArray_TYPE((PyArrayObject *)first);
+    m->typenum = t;
+    m->writeable = 1;
+    for (Py_ssize_t k = 0; k < L; k++) {
+        PyObject *ow = PyList_GET_ITEM(lw, k), *ob = PyList_GET_ITEM(lb, k);
+        if (!PyArray_Check(ow) || !check_param((PyArrayObject *)ow, 2, t, "weights")) return 0;
+        if (!PyArray_Check(ob) || !check_param((PyArrayObject *)ob, 1, t, "biases")) return 0;
+        PyArrayObject *aw = (PyArrayObject *)ow, *ab = (PyArrayObject *)ob;
+        const size_t n_out = (size_t)PyArray_DIM(aw, 0), n_in = (size_t)PyArray_DIM(aw, 1);
+        if (k == 0) m->sizes[0] = n_in;
+        if (n_in != m->sizes[k] || (size_t)PyArray_DIM(ab, 0) != n_out || n_out == 0) {
+            PyErr_Format(PyExc_ValueError, "network layer %zd has inconsistent shapes", k);
+            return 0;
+        }
+        m->sizes[k + 1] = n_out;
+        m->w[k] = PyArray_DATA(aw);
+        m->b[k] = PyArray_DATA(ab);
+        m->writeable = m->writeable && PyArray_ISWRITEABLE(aw) && PyArray_ISWRITEABLE(ab);
+        long code = PyLong_AsLong(PyList_GET_ITEM(la, k));
+        if (code == -1 && PyErr_Occurred()) return 0;
+        if (code < PDBN_ACT_IDENTITY || code > PDBN_ACT_LEAKY_RELU) {
+            PyErr_Format(PyExc_ValueError, "unknown activation code %ld", code);
+            return 0;
+        }
+        m->acts[k] = (int)code;
+    }
+    m->f.n_layers = m->d.n_layers = (size_t)L;
+    m->f.sizes = m->d.sizes = m->sizes;
+    m->f.activations = m->d.activations = m->acts;
+    m->f.weights = (float *const *)m->w;
+    m->f.biases = (float *const *)m->b;
+    m->d.weights = (double *const *)m->w;
+    m->d.biases = (double *const *)m->b;
+    return 1;
+}
+
+typedef struct adbn_arg {
+    int typenum;
+    int writeable;
+    size_t sizes[PDBN_ADBN_MAX_LAYERS];
+    void *w[PDBN_ADBN_MAX_LAYERS], *b[PDBN_ADBN_MAX_LAYERS];
+    pdbn_adbn_f f;
+    pdbn_adbn_d d;
+} adbn_arg;
+
+/* ([weights], [biases], conditional) -> a generator view; weights[l]: (sizes[l+1], sizes[l]) */
+static int adbn_conv(PyObject *obj, void *out)
+{
+    adbn_arg *m = out;
+    PyObject *lw, *lb;
+    int cond;
+    memset(m, 0, sizeof *m);
+    if (!PyArg_ParseTuple(obj, "O!O!p;a generator must be (weights, biases, conditional)",
+                          &PyList_Type, &lw, &PyList_Type, &lb, &cond))
+        return 0;
+    Py_ssize_t L = PyList_GET_SIZE(lb);
+    if (L < 2 || L > PDBN_ADBN_MAX_LAYERS || PyList_GET_SIZE(lw) != L - 1) {
+        PyErr_SetString(PyExc_ValueError, "a generator needs L >= 2 biases and L - 1 weights");
+        return 0;
+    }
+    PyObject *first = PyList_GET_ITEM(lb, 0);
+    if (!PyArray_Check(first) || !array_typenum_ok(PyArray_TYPE((PyArrayObject *)first))) {
+        PyErr_SetString(PyExc_ValueError, "generator arrays must be float32 or float64");
+        return 0;
+    }
+    const int t = PyArray_TYPE((PyArrayObject *)first);
+    m->typenum = t;
+    m->writeable = 1;
+    for (Py_ssize_t l = 0; l < L; l++) {
+        PyObject *ob = PyList_GET_ITEM(lb, l);
+        if (!PyArray_Check(ob) || !check_param((PyArrayObject *)ob, 1, t, "intercepts_")) return 0;
+        m->sizes[l] = (size_t)PyArray_DIM((PyArrayObject *)ob, 0);
+        m->b[l] = PyArray_DATA((PyArrayObject *)ob);
+        m->writeable = m->writeable && PyArray_ISWRITEABLE((PyArrayObject *)ob);
+    }
+    for (Py_ssize_t l = 0; l + 1 < L; l++) {
+        PyObject *ow = PyList_GET_ITEM(lw, l);
+        if (!PyArray_Check(ow) || !check_param((PyArrayObject *)ow, 2, t, "components_")) return 0;
+        PyArrayObject *a = (PyArrayObject *)ow;
+        if ((size_t)PyArray_DIM(a, 0) != m->sizes[l + 1] || (size_t)PyArray_DIM(a, 1) != m->sizes[l]) {
+            PyErr_Format(PyExc_ValueError, "generator weights %zd do not match the biases", l);
+            return 0;
+        }
+        m->w[l] = PyArray_DATA(a);
+        m->writeable = m->writeable && PyArray_ISWRITEABLE(a);
+    }
+    m->f.n_layers = m->d.n_layers = (size_t)L;
+    m->f.sizes = m->d.sizes = m->sizes;
+    m->f.conditional = m->d.conditional = cond;
+    m->f.weights = (float *const *)m->w;
+    m->f.biases = (float *const *)m->b;
+    m->d.weights = (double *const *)m->w;
+    m->d.biases = (double *const *)m->b;
+    return 1;
+}
+
+/* a list of n writeable arrays of the given dtype and element counts into ptrs */
+static int array_list(PyObject *obj, int typenum, size_t n, const size_t *elems, const char *name,
+                      void **ptrs)
+{
+    if (!PyList_Check(obj) || (size_t)PyList_GET_SIZE(obj) != n) {
+        PyErr_Format(PyExc_ValueError, "%s must be a list of %zu arrays", name, n);
+        return 0;
+    }
+    for (size_t k = 0; k < n; k++) {
+        char label[64];
+        snprintf(label, sizeof label, "%s[%zu]", name, k);
+        if (PyList_GET_ITEM(obj, k) == Py_None) {
+            PyErr_Format(PyExc_ValueError, "%s is missing", label);
+            return 0;
+        }
+        if (!opt_buffer(PyList_GET_ITEM(obj, k), typenum, (npy_intp)elems[k], label, &ptrs[k]))
+            return 0;
+    }
+    return 1;
+}
+
+static void mlp_param_elems(const mlp_arg *m, size_t *ew, size_t *eb)
+{
+    for (size_t k = 0; k < m->f.n_layers; k++) {
+        ew[k] = m->sizes[k + 1] * m->sizes[k];
+        eb[k] = m->sizes[k + 1];
+    }
+}
+
+static void adbn_param_elems(const adbn_arg *g, size_t *ew, size_t *eb)
+{
+    for (size_t l = 0; l < g->f.n_layers; l++) {
+        eb[l] = g->sizes[l];
+        if (l + 1 < g->f.n_layers) ew[l] = g->sizes[l + 1] * g->sizes[l];
+    }
+}
+
+static PyObject *py_mlp_forward(PyObject *self, PyObject *args)
+{
+    mlp_arg m;
+    PyArrayObject *x, *out;
+    int check;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O&O!O!p", mlp_conv, &m, &PyArray_Type, &x, &PyArray_Type, &out,
+                          &check))
+        return NULL;
+    if (PyArray_NDIM(x) != 2 || PyArray_TYPE(x) != m.typenum || !PyArray_IS_C_CONTIGUOUS(x) ||
+        (size_t)PyArray_DIM(x, 1) != m.sizes[0])
+        return PyErr_Format(PyExc_ValueError, "X must be a C-contiguous (n, %zu) array of the "
+                            "network's dtype", m.sizes[0]);
+    const size_t rows = (size_t)PyArray_DIM(x, 0), L = m.f.n_layers;
+    if (!check_out(out, m.typenum, rows, m.sizes[L])) return NULL;
+    const size_t elem = m.typenum == NPY_FLOAT32 ? sizeof(float) : sizeof(double);
+    const size_t n_acts = m.typenum == NPY_FLOAT32 ? pdbn_mlp_storage_f(&m.f, rows)
+                                                   : pdbn_mlp_storage_d(&m.d, rows);
+    void *acts = PyMem_RawMalloc(n_acts * elem + 1);
+    if (acts == NULL) return PyErr_NoMemory();
+    Py_BEGIN_ALLOW_THREADS
+    if (m.typenum == NPY_FLOAT32) {
+        float *o = pdbn_mlp_forward_f(&m.f, PyArray_DATA(x), m.sizes[0], rows, acts);
+        memcpy(PyArray_DATA(out), o, rows * m.sizes[L] * elem);
+    } else {
+        double *o = pdbn_mlp_forward_d(&m.d, PyArray_DATA(x), m.sizes[0], rows, acts);
+        memcpy(PyArray_DATA(out), o, rows * m.sizes[L] * elem);
+    }
+    Py_END_ALLOW_THREADS
+    PyMem_RawFree(acts);
+    (void)check;
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_mlp_backward(PyObject *self, PyObject *args)
+{
+    mlp_arg m;
+    PyArrayObject *x, *dout;
+    PyObject *ogw, *ogb;
+    int check;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O&O!O!OOp", mlp_conv, &m, &PyArray_Type, &x, &PyArray_Type,
+                          &dout, &ogw, &ogb, &check))
+        return NULL;
+    if (PyArray_NDIM(x) != 2 || PyArray_TYPE(x) != m.typenum || !PyArray_IS_C_CONTIGUOUS(x) ||
+        (size_t)PyArray_DIM(x, 1) != m.sizes[0])
+        return PyErr_Format(PyExc_ValueError, "X must be a C-contiguous (n, %zu) array of the "
+                            "network's dtype", m.sizes[0]);
+    const size_t rows = (size_t)PyArray_DIM(x, 0), L = m.f.n_layers;
+    if (PyArray_TYPE(dout) != m.typenum || !PyArray_IS_C_CONTIGUOUS(dout) ||
+        PyArray_SIZE(dout) != (npy_intp)(rows * m.sizes[L]))
+        return PyErr_Format(PyExc_ValueError, "dout must be a C-contiguous (n, %zu) array",
+                            m.sizes[L]);
+    size_t ew[PDBN_MLP_MAX_LAYERS], eb[PDBN_MLP_MAX_LAYERS];
+    mlp_param_elems(&m, ew, eb);
+    void *gw[PDBN_MLP_MAX_LAYERS], *gb[PDBN_MLP_MAX_LAYERS];
+    if (!array_list(ogw, m.typenum, L, ew, "gw", gw) || !array_list(ogb, m.typenum, L, eb, "gb", gb))
+        return NULL;
+    const size_t elem = m.typenum == NPY_FLOAT32 ? sizeof(float) : sizeof(double);
+    const size_t n_acts = m.typenum == NPY_FLOAT32 ? pdbn_mlp_storage_f(&m.f, rows)
+                                                   : pdbn_mlp_storage_d(&m.d, rows);
+    const size_t wmax = m.typenum == NPY_FLOAT32 ? pdbn_mlp_max_width_f(&m.f)
+                                                 : pdbn_mlp_max_width_d(&m.d);
+    void *mem = PyMem_RawMalloc((n_acts + 2 * rows * wmax) * elem + 1);
+    if (mem == NULL) return PyErr_NoMemory();
+    Py_BEGIN_ALLOW_THREADS
+    if (m.typenum == NPY_FLOAT32) {
+        float *acts = mem;
+        pdbn_mlp_forward_f(&m.f, PyArray_DATA(x), m.sizes[0], rows, acts);
+        pdbn_mlp_backward_f(&m.f, PyArray_DATA(x), m.sizes[0], rows, acts, PyArray_DATA(dout),
+                            (float *const *)gw, (float *const *)gb, acts + n_acts);
+    } else {
+        double *acts = mem;
+        pdbn_mlp_forward_d(&m.d, PyArray_DATA(x), m.sizes[0], rows, acts);
+        pdbn_mlp_backward_d(&m.d, PyArray_DATA(x), m.sizes[0], rows, acts, PyArray_DATA(dout),
+                            (double *const *)gw, (double *const *)gb, acts + n_acts);
+    }
+    Py_END_ALLOW_THREADS
+    PyMem_RawFree(mem);
+    (void)check;
+    Py_RETURN_NONE;
+}
+
+/* None or a C-contiguous int64 array of n entries */
+static int opt_labels(PyObject *obj, size_t n, const int64_t **out)
+{
+    *out = NULL;
+    if (obj == Py_None) return 1;
+    if (!PyArray_Check(obj) || PyArray_TYPE((PyArrayObject *)obj) != NPY_INT64 ||
+        !PyArray_IS_C_CONTIGUOUS((PyArrayObject *)obj) ||
+        PyArray_SIZE((PyArrayObject *)obj) != (npy_intp)n) {
+        PyErr_Format(PyExc_ValueError, "labels must be a C-contiguous int64 array of %zu entries",
+                     n);
+        return 0;
+    }
+    *out = PyArray_DATA((PyArrayObject *)obj);
+    return 1;
+}
+
+static PyObject *py_adbn_sample(PyObject *self, PyObject *args)
+{
+    adbn_arg g;
+    Py_ssize_t n;
+    PyObject *olab, *ostates, *oprobs;
+    unsigned long seed, epoch;
+    int check;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O&nOkkOOp", adbn_conv, &g, &n, &olab, &seed, &epoch, &ostates,
+                          &oprobs, &check))
+        return NULL;
+    if (n < 0) return PyErr_Format(PyExc_ValueError, "n_samples must be >= 0");
+    const int64_t *labels;
+    if (!opt_labels(olab, (size_t)n, &labels)) return NULL;
+    const size_t L = g.f.n_layers;
+    size_t e[PDBN_ADBN_MAX_LAYERS];
+    for (size_t l = 0; l < L; l++) e[l] = (size_t)n * g.sizes[l];
+    void *states[PDBN_ADBN_MAX_LAYERS], *probs = NULL;
+    if (!array_list(ostates, g.typenum, L, e, "states", states)) return NULL;
+    if (!opt_buffer(oprobs, g.typenum, (npy_intp)e[L - 1], "probs", &probs)) return NULL;
+    pdbn_error err = {0, ""};
+    int st;
+    if (g.typenum == NPY_FLOAT32)
+        CORE_CALL(pi, ctl, check, st,
+                  pdbn_adbn_sample_f(&g.f, (size_t)n, labels, (uint32_t)seed, (uint32_t)epoch,
+                                     (float *const *)states, probs, &ctl, &err));
+    else
+        CORE_CALL(pi, ctl, check, st,
+                  pdbn_adbn_sample_d(&g.d, (size_t)n, labels, (uint32_t)seed, (uint32_t)epoch,
+                                     (double *const *)states, probs, &ctl, &err));
+    if (st != PDBN_OK) return raise_status(st, &err);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_adbn_generator_gradient(PyObject *self, PyObject *args)
+{
+    adbn_arg g;
+    mlp_arg d;
+    int loss, baseline, check;
+    Py_ssize_t n;
+    PyObject *olab, *ogw, *ogb;
+    unsigned long seed, epoch;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O&O&inpOkkOOp", adbn_conv, &g, mlp_conv, &d, &loss, &n,
+                          &baseline, &olab, &seed, &epoch, &ogw, &ogb, &check))
+        return NULL;
+    if (g.typenum != d.typenum)
+        return PyErr_Format(PyExc_ValueError, "generator and discriminator dtypes differ");
+    if (n < 1) return PyErr_Format(PyExc_ValueError, "n_samples must be >= 1");
+    const int64_t *labels;
+    if (!opt_labels(olab, (size_t)n, &labels)) return NULL;
+    const size_t L = g.f.n_layers;
+    size_t ew[PDBN_ADBN_MAX_LAYERS], eb[PDBN_ADBN_MAX_LAYERS];
+    adbn_param_elems(&g, ew, eb);
+    void *gw[PDBN_ADBN_MAX_LAYERS], *gb[PDBN_ADBN_MAX_LAYERS];
+    if (!array_list(ogw, g.typenum, L - 1, ew, "gw", gw) ||
+        !array_list(ogb, g.typenum, L, eb, "gb", gb))
+        return NULL;
+    double objective = 0.0;
+    pdbn_error err = {0, ""};
+    int st;
+    if (g.typenum == NPY_FLOAT32)
+        CORE_CALL(pi, ctl, check, st,
+                  pdbn_adbn_generator_gradient_f(&g.f, &d.f, loss, (size_t)n, baseline, labels,
+                                                 (uint32_t)seed, (uint32_t)epoch,
+                                                 (float *const *)gw, (float *const *)gb,
+                                                 &objective, &ctl, &err));
+    else
+        CORE_CALL(pi, ctl, check, st,
+                  pdbn_adbn_generator_gradient_d(&g.d, &d.d, loss, (size_t)n, baseline, labels,
+                                                 (uint32_t)seed, (uint32_t)epoch,
+                                                 (double *const *)gw, (double *const *)gb,
+                                                 &objective, &ctl, &err));
+    if (st != PDBN_OK) return raise_status(st, &err);
+    return PyFloat_FromDouble(objective);
+}
+
+/* (kind, learning_rate, momentum, beta1, beta2, rho, eps, weight_decay) -> an optimizer */
+static int optim_conv(PyObject *obj, void *out)
+{
+    pdbn_optim_config *c = out;
+    const char *kind;
+    memset(c, 0, sizeof *c);
+    if (!PyArg_ParseTuple(obj, "sddddddd;an optimizer is (kind, lr, momentum, beta1, beta2, rho, "
+                               "eps, weight_decay)",
+                          &kind, &c->learning_rate, &c->momentum, &c->beta1, &c->beta2, &c->rho,
+                          &c->eps, &c->weight_decay))
+        return 0;
+    if (strcmp(kind, "adam") == 0) c->kind = PDBN_OPT_ADAM;
+    else if (strcmp(kind, "sgd") == 0) c->kind = PDBN_OPT_SGD;
+    else if (strcmp(kind, "rmsprop") == 0) c->kind = PDBN_OPT_RMSPROP;
+    else {
+        PyErr_SetString(PyExc_ValueError, "optimizer must be 'adam', 'sgd' or 'rmsprop'");
+        return 0;
+    }
+    if (!(c->learning_rate > 0.0) || !(c->momentum >= 0.0 && c->momentum < 1.0) ||
+        !(c->beta1 >= 0.0 && c->beta1 < 1.0) || !(c->beta2 >= 0.0 && c->beta2 < 1.0) ||
+        !(c->rho >= 0.0 && c->rho < 1.0) || !(c->eps > 0.0) || !(c->weight_decay >= 0.0)) {
+        PyErr_SetString(PyExc_ValueError, "optimizer settings out of range");
+        return 0;
+    }
+    return 1;
+}
+
+static PyObject *py_adbn_train(PyObject *self, PyObject *args, PyObject *kw)
+{
+    static char *names[] = {"generator", "discriminator", "X", "labels", "n_steps", "g_state",
+                            "d_state", "t_gen", "t_dis", "stats", "loss", "batch_size",
+                            "n_critic", "clip", "baseline", "gen_optimizer", "dis_optimizer",
+                            "seed", "epoch", "check_signals", "guard", NULL};
+    adbn_arg g;
+    mlp_arg d;
+    source_arg x;
+    PyObject *olab, *ogs, *ods, *ostats, *guard = Py_None;
+    Py_ssize_t n_steps, bs, n_critic;
+    unsigned long long tg, td;
+    int loss, baseline, check;
+    double clip;
+    pdbn_adbn_train cfg;
+    unsigned long seed, epoch;
+    (void)self;
+    memset(&cfg, 0, sizeof cfg);
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&O&OnOOKKOinndpO&O&kkp|O", names, adbn_conv, &g,
+                                     mlp_conv, &d, source_conv, &x, &olab, &n_steps, &ogs, &ods,
+                                     &tg, &td, &ostats, &loss, &bs, &n_critic, &clip, &baseline,
+                                     optim_conv, &cfg.gen_opt, optim_conv, &cfg.dis_opt, &seed,
+                                     &epoch, &check, &guard))
+        return NULL;
+    if (!g.writeable || !d.writeable)
+        return PyErr_Format(PyExc_ValueError, "the model's arrays are read-only; training needs "
+                            "to write them (copy the model first)");
+    if (g.typenum != d.typenum || g.typenum != x.typenum)
+        return PyErr_Format(PyExc_ValueError, "X, generator and discriminator dtypes differ");
+    if (n_steps < 0 || bs < 2 || n_critic < 1)
+        return PyErr_Format(PyExc_ValueError, "n_steps >= 0, batch_size >= 2, n_critic >= 1");
+    const int64_t *labels;
+    if (!opt_labels(olab, x.s.rows, &labels)) return NULL;
+    const size_t L = g.f.n_layers, DL = d.f.n_layers;
+    size_t ge[2 * PDBN_ADBN_MAX_LAYERS], de[2 * PDBN_MLP_MAX_LAYERS];
+    {
+        size_t ew[PDBN_ADBN_MAX_LAYERS], eb[PDBN_ADBN_MAX_LAYERS];
+        adbn_param_elems(&g, ew, eb);
+        for (size_t l = 0; l + 1 < L; l++) ge[l] = ew[l];
+        for (size_t l = 0; l < L; l++) ge[L - 1 + l] = eb[l];
+        size_t mw[PDBN_MLP_MAX_LAYERS], mb[PDBN_MLP_MAX_LAYERS];
+        mlp_param_elems(&d, mw, mb);
+        for (size_t k = 0; k < DL; k++) {
+            de[k] = mw[k];
+            de[DL + k] = mb[k];
+        }
+    }
+    PyObject *g1, *g2, *d1, *d2;
+    if (!PyArg_ParseTuple(ogs, "OO;g_state must be two lists", &g1, &g2) ||
+        !PyArg_ParseTuple(ods, "OO;d_state must be two lists", &d1, &d2))
+        return NULL;
+    void *pg1[2 * PDBN_ADBN_MAX_LAYERS], *pg2[2 * PDBN_ADBN_MAX_LAYERS],
+        *pd1[2 * PDBN_MLP_MAX_LAYERS], *pd2[2 * PDBN_MLP_MAX_LAYERS];
+    if (!array_list(g1, g.typenum, 2 * L - 1, ge, "g_state[0]", pg1) ||
+        !array_list(g2, g.typenum, 2 * L - 1, ge, "g_state[1]", pg2) ||
+        !array_list(d1, g.typenum, 2 * DL, de, "d_state[0]", pd1) ||
+        !array_list(d2, g.typenum, 2 * DL, de, "d_state[1]", pd2))
+        return NULL;
+    pdbn_adbn_step_stats stats = {NULL, NULL, NULL, NULL};
+    if (ostats != Py_None) {
+        PyObject *s[4];
+        if (!PyArg_ParseTuple(ostats, "OOOO;stats must be 4 float64 arrays", &s[0], &s[1], &s[2],
+                              &s[3]))
+            return NULL;
+        void *p[4];
+        for (int i = 0; i < 4; i++)
+            if (!opt_buffer(s[i], NPY_FLOAT64, n_steps, "stats", &p[i])) return NULL;
+        stats.dis_objective = p[0];
+        stats.gen_objective = p[1];
+        stats.real_score = p[2];
+        stats.fake_score = p[3];
+    }
+    cfg.loss = loss;
+    cfg.batch_size = (size_t)bs;
+    cfg.n_critic = (size_t)n_critic;
+    cfg.clip = clip;
+    cfg.baseline = baseline;
+    cfg.seed = (uint32_t)seed;
+    cfg.epoch = (uint32_t)epoch;
+    uint64_t t_gen = (uint64_t)tg, t_dis = (uint64_t)td;
+    pdbn_error err = {0, ""};
+    int st;
+    if (set_in_core(guard, 1) < 0) return NULL;
+    if (g.typenum == NPY_FLOAT32)
+        CORE_CALL(pi, ctl, check, st,
+                  pdbn_adbn_train_f(&g.f, &d.f, &cfg, &x.s, labels, (size_t)n_steps,
+                                    (float *const *)pg1, (float *const *)pg2, (float *const *)pd1,
+                                    (float *const *)pd2, &t_gen, &t_dis, &stats, &ctl, &err));
+    else
+        CORE_CALL(pi, ctl, check, st,
+                  pdbn_adbn_train_d(&g.d, &d.d, &cfg, &x.s, labels, (size_t)n_steps,
+                                    (double *const *)pg1, (double *const *)pg2,
+                                    (double *const *)pd1, (double *const *)pd2, &t_gen, &t_dis,
+                                    &stats, &ctl, &err));
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    int guard_st = set_in_core(guard, 0);
+    if (et != NULL) PyErr_Restore(et, ev, tb);
+    if (guard_st < 0) {
+        if (st == PDBN_OK) return NULL;
+        if (et == NULL) PyErr_Clear();
+    }
+    if (st != PDBN_OK) return raise_status(st, &err);
+    return Py_BuildValue("KK", (unsigned long long)t_gen, (unsigned long long)t_dis);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Core utilities exposed for tests and benchmarks                                             */
 
 static PyObject *py_random_words(PyObject *self, PyObject *args)
@@ -1526,6 +2003,13 @@ static PyMethodDef methods[] = {
      "One VPF epoch with Adam."},
     {"bm_generate", py_bm_generate, METH_VARARGS, "Confabulations (Algorithm 2)."},
     {"bm_reconstruct", py_bm_reconstruct, METH_VARARGS, "Fill masked entries."},
+    {"mlp_forward", py_mlp_forward, METH_VARARGS, "Dense network forward pass."},
+    {"mlp_backward", py_mlp_backward, METH_VARARGS, "Dense network parameter gradients."},
+    {"adbn_sample", py_adbn_sample, METH_VARARGS, "Forward samples of a DBN generator."},
+    {"adbn_generator_gradient", py_adbn_generator_gradient, METH_VARARGS,
+     "Score-function generator gradient (Eq. 9)."},
+    {"adbn_train", (PyCFunction)(void (*)(void))py_adbn_train, METH_VARARGS | METH_KEYWORDS,
+     "Adversarial training steps."},
     {"random_words", py_random_words, METH_VARARGS, "Philox words of one stream row."},
     {"gemm_bound_epoch", py_gemm_bound_epoch, METH_VARARGS,
      "Seconds taken by an RBM epoch's five GEMMs alone."},
@@ -1543,7 +2027,15 @@ PyMODINIT_FUNC PyInit__core(void)
     if (PyModule_AddIntConstant(mod, "VISIBLE_BERNOULLI", PDBN_VISIBLE_BERNOULLI) < 0 ||
         PyModule_AddIntConstant(mod, "VISIBLE_GAUSSIAN", PDBN_VISIBLE_GAUSSIAN) < 0 ||
         PyModule_AddIntConstant(mod, "METHOD_PCD", PDBN_RBM_PCD) < 0 ||
-        PyModule_AddIntConstant(mod, "METHOD_CD", PDBN_RBM_CD) < 0) {
+        PyModule_AddIntConstant(mod, "METHOD_CD", PDBN_RBM_CD) < 0 ||
+        PyModule_AddIntConstant(mod, "ACT_IDENTITY", PDBN_ACT_IDENTITY) < 0 ||
+        PyModule_AddIntConstant(mod, "ACT_SIGMOID", PDBN_ACT_SIGMOID) < 0 ||
+        PyModule_AddIntConstant(mod, "ACT_RELU", PDBN_ACT_RELU) < 0 ||
+        PyModule_AddIntConstant(mod, "ACT_TANH", PDBN_ACT_TANH) < 0 ||
+        PyModule_AddIntConstant(mod, "ACT_LEAKY_RELU", PDBN_ACT_LEAKY_RELU) < 0 ||
+        PyModule_AddIntConstant(mod, "LOSS_GAN", PDBN_LOSS_GAN) < 0 ||
+        PyModule_AddIntConstant(mod, "LOSS_WGAN", PDBN_LOSS_WGAN) < 0 ||
+        PyModule_AddIntConstant(mod, "LOSS_MLE", PDBN_LOSS_MLE) < 0) {
         Py_DECREF(mod);
         return NULL;
     }
