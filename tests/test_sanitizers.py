@@ -1,5 +1,5 @@
 """Slow tier: the extension built with AddressSanitizer + UndefinedBehaviorSanitizer runs the
-RBM, DBN and DBM test files with no report (ASan aborts on the first error, UBSan is set to halt)."""
+RBM, DBN, DBM and VPF test files with no report (ASan aborts on the first error, UBSan is set to halt)."""
 import os
 import shutil
 import subprocess
@@ -36,8 +36,8 @@ def test_rbm_suite_is_clean_under_asan_and_ubsan(tmp_path):
         [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
          "tests/test_rbm_exact.py", "tests/test_binding.py", "tests/test_rbm_estimator.py",
          "tests/test_dbn_exact.py", "tests/test_dbn_estimator.py", "tests/test_dbm_exact.py",
-         "tests/test_dbm_estimator.py",
-         "-k", "not gil and not interrupt"],
+         "tests/test_dbm_estimator.py", "tests/test_vpf_core.py", "tests/test_vpf_estimator.py",
+         "-k", "not gil and not interrupt and not keyboard"],
         cwd=tree, env=env, capture_output=True, text=True, timeout=1800,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
