@@ -221,7 +221,7 @@ class AdversarialDBN(StreamMixin, BaseEstimator):
         dtype = (np.float64, np.float32) if reset else self._dtype()
         X = validate_data(self, X, accept_sparse="csr", dtype=dtype, reset=reset)
         if X.shape[0] < 2:
-            raise ValueError(f"at least 2 training rows are needed, got {X.shape[0]}")
+            raise ValueError(f"at least 2 training rows are needed, got n_samples={X.shape[0]}")
         labels = None
         if y is not None:
             y = column_or_1d(y, warn=True)
@@ -364,7 +364,10 @@ class AdversarialDBN(StreamMixin, BaseEstimator):
         -------
         self : AdversarialDBN
         """
-        self._validate_params()
+        self._validate_params()  # skipped by scikit-learn for partial_fit once fitted
+        self._widths(self.hidden_layer_sizes, "hidden_layer_sizes", allow_empty=True)
+        self._widths(self.discriminator_layer_sizes, "discriminator_layer_sizes",
+                     allow_empty=True)
         first = not hasattr(self, "components_")
         with keep_input_attributes_on_failure(self):
             X, labels, classes = self._validate_xy(X, y, reset=first)
@@ -437,7 +440,8 @@ class AdversarialDBN(StreamMixin, BaseEstimator):
         X : {array-like, sparse matrix} of shape (n_rows, n_features)
             Binary rows.
         y : array-like of shape (n_rows,), default=None
-            Labels (conditional mode): the estimate is of log p(x | y).
+            Labels, required in conditional mode (and only then): the estimate is of
+            log p(x | y).
         n_samples : int, default=1000
         random_state : int, RandomState instance or None, default=None
 
@@ -451,6 +455,8 @@ class AdversarialDBN(StreamMixin, BaseEstimator):
         Xd = np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float64)
         W, b = self.components_[-1].astype(np.float64), self.intercepts_[-1].astype(np.float64)
         if not self._conditional:
+            if y is not None:
+                raise ValueError("this model was fitted without labels; y must be None")
             states, _ = self._forward(n_samples, None, random_state)
             return self._log_mean_p(Xd, states[-2].astype(np.float64), W, b)
         if y is None:

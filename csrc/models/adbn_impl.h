@@ -401,6 +401,7 @@ int PDBN_FN(pdbn_adbn_train)(const PDBN_FN(pdbn_adbn) *g, const PDBN_FN(pdbn_mlp
     pdbn_ws_add(&need, pdbn_ws_piece(2 * b, sizeof(double)));
     pdbn_ws_add(&need, pdbn_ws_piece(3 * b, sizeof(int64_t)));
     pdbn_ws_add(&need, pdbn_ws_piece(wmax, sizeof(uint32_t)));
+    pdbn_ws_add(&need, pdbn_ws_piece(4 * n_steps, sizeof(double)));
     pdbn_ws ws;
     PDBN_FORWARD(pdbn_ws_alloc(&ws, need, err));
     real *bm = pdbn_ws_take(&ws, PDBN_FN(adbn_buf_elems)(g, b), sizeof(real));
@@ -415,6 +416,8 @@ int PDBN_FN(pdbn_adbn_train)(const PDBN_FN(pdbn_adbn) *g, const PDBN_FN(pdbn_mlp
     int64_t *idx = pdbn_ws_take(&ws, 3 * b, sizeof(int64_t));
     int64_t *lab = idx + b, *lab_idx = idx + 2 * b;
     uint32_t *words = pdbn_ws_take(&ws, wmax, sizeof(uint32_t));
+    /* the figures of each step, copied to the caller only if every step succeeds */
+    double *fig = pdbn_ws_take(&ws, 4 * n_steps, sizeof(double));
     real *gg[2 * PDBN_ADBN_MAX_LAYERS], *dg[2 * PDBN_MLP_MAX_LAYERS];
     {
         real *at = gmem;
@@ -514,12 +517,10 @@ int PDBN_FN(pdbn_adbn_train)(const PDBN_FN(pdbn_adbn) *g, const PDBN_FN(pdbn_mlp
             PDBN_FN(pdbn_optim_step)(a2 < L - 1 ? &cfg->gen_opt : &gbias, gsz[a2], gpar[a2], gr,
                                      g_state1[a2], g_state2[a2], *t_gen);
         }
-        if (stats != NULL) {
-            if (stats->dis_objective) stats->dis_objective[step] = dis_obj;
-            if (stats->gen_objective) stats->gen_objective[step] = gen_obj / (double)b;
-            if (stats->real_score) stats->real_score[step] = real_score;
-            if (stats->fake_score) stats->fake_score[step] = fake_score / (double)b;
-        }
+        fig[step] = dis_obj;
+        fig[n_steps + step] = gen_obj / (double)b;
+        fig[2 * n_steps + step] = real_score;
+        fig[3 * n_steps + step] = fake_score / (double)b;
         if ((step & 15) == 15 || step + 1 == n_steps) {
             st = pdbn_poll(ctl, err);
             if (st == PDBN_OK && !PDBN_FN(pdbn_arrays_finite)(n_arrays, arrays, sizes))
@@ -533,6 +534,11 @@ int PDBN_FN(pdbn_adbn_train)(const PDBN_FN(pdbn_adbn) *g, const PDBN_FN(pdbn_mlp
         PDBN_FN(pdbn_arrays_restore)(n_arrays, arrays, sizes, snap);
         *t_gen = tg0;
         *t_dis = td0;
+    } else if (stats != NULL) {
+        double *const out[4] = {stats->dis_objective, stats->gen_objective, stats->real_score,
+                                stats->fake_score};
+        for (size_t q = 0; q < 4; q++)
+            if (out[q] != NULL) memcpy(out[q], fig + q * n_steps, n_steps * sizeof(double));
     }
     pdbn_ws_free(&ws);
     return st;
