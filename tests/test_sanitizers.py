@@ -1,5 +1,5 @@
 """Slow tier: the extension built with AddressSanitizer + UndefinedBehaviorSanitizer runs the
-RBM, DBN, DBM and VPF test files with no report (ASan aborts on the first error, UBSan is set to halt)."""
+RBM, DBN, DBM, VPF and AdversarialDBN test files with no report (ASan aborts on the first error, UBSan is set to halt)."""
 import os
 import shutil
 import subprocess
@@ -37,6 +37,7 @@ def test_rbm_suite_is_clean_under_asan_and_ubsan(tmp_path):
          "tests/test_rbm_exact.py", "tests/test_binding.py", "tests/test_rbm_estimator.py",
          "tests/test_dbn_exact.py", "tests/test_dbn_estimator.py", "tests/test_dbm_exact.py",
          "tests/test_dbm_estimator.py", "tests/test_vpf_core.py", "tests/test_vpf_estimator.py",
+         "tests/test_adbn_core.py", "tests/test_adbn_estimator.py",
          "-k", "not gil and not interrupt and not keyboard"],
         cwd=tree, env=env, capture_output=True, text=True, timeout=1800,
     )
