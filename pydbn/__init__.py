@@ -10,9 +10,10 @@ from . import _core  # noqa: F401
 from .adbn import AdversarialDBN
 from .dbm import DBM
 from .dbn import DBN
+from .dcim import DCIM
 from .persistence import load_model, save_model
 from .rbm import RBM
 from .vpf import VPF
 
 __version__ = "0.1.0"
-__all__ = ["AdversarialDBN", "DBM", "DBN", "RBM", "VPF", "load_model", "save_model", "__version__"]
+__all__ = ["AdversarialDBN", "DBM", "DBN", "DCIM", "RBM", "VPF", "load_model", "save_model", "__version__"]

@@ -16,6 +16,7 @@
 #include "pdbn_bench.h"
 #include "pdbn_vpf.h"
 #include "pdbn_dbm.h"
+#include "pdbn_dcim.h"
 #include "pdbn_dbn.h"
 #include "pdbn_matrix.h"
 #include "pdbn_mlp.h"
@@ -1932,6 +1933,255 @@ static PyObject *py_adbn_train(PyObject *self, PyObject *args, PyObject *kw)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Deep conditional independent models                                                          */
+
+typedef struct dcim_arg {
+    int typenum;
+    int writeable;
+    size_t sizes[PDBN_DCIM_MAX_LAYERS + 1];
+    void *w[PDBN_DCIM_MAX_LAYERS], *b[PDBN_DCIM_MAX_LAYERS + 1];
+    pdbn_dcim_f f;
+    pdbn_dcim_d d;
+} dcim_arg;
+
+/* ([W^1..W^d], [b^0..b^d], encoding) -> a view; W^k of shape (sizes[k], sizes[k-1]) */
+static int dcim_conv(PyObject *obj, void *out)
+{
+    dcim_arg *m = out;
+    PyObject *lw, *lb;
+    int enc;
+    memset(m, 0, sizeof *m);
+    if (!PyArg_ParseTuple(obj, "O!O!i;a DCIM must be (weights, biases, encoding)", &PyList_Type,
+                          &lw, &PyList_Type, &lb, &enc))
+        return 0;
+    Py_ssize_t d = PyList_GET_SIZE(lw);
+    if (d < 1 || d >= PDBN_DCIM_MAX_LAYERS || PyList_GET_SIZE(lb) != d + 1) {
+        PyErr_SetString(PyExc_ValueError, "a DCIM needs d weight matrices and d + 1 biases");
+        return 0;
+    }
+    PyObject *first = PyList_GET_ITEM(lb, 0);
+    if (!PyArray_Check(first) || !array_typenum_ok(PyArray_TYPE((PyArrayObject *)first))) {
+        PyErr_SetString(PyExc_ValueError, "DCIM arrays must be float32 or float64");
+        return 0;
+    }
+    const int t = PyArray_TYPE((PyArrayObject *)first);
+    m->typenum = t;
+    m->writeable = 1;
+    for (Py_ssize_t k = 0; k <= d; k++) {
+        PyObject *ob = PyList_GET_ITEM(lb, k);
+        if (!PyArray_Check(ob) || !check_param((PyArrayObject *)ob, 1, t, "intercepts_")) return 0;
+        m->sizes[k] = (size_t)PyArray_DIM((PyArrayObject *)ob, 0);
+        m->b[k] = PyArray_DATA((PyArrayObject *)ob);
+        m->writeable = m->writeable && PyArray_ISWRITEABLE((PyArrayObject *)ob);
+    }
+    for (Py_ssize_t k = 0; k < d; k++) {
+        PyObject *ow = PyList_GET_ITEM(lw, k);
+        if (!PyArray_Check(ow) || !check_param((PyArrayObject *)ow, 2, t, "coefs_")) return 0;
+        PyArrayObject *a = (PyArrayObject *)ow;
+        if ((size_t)PyArray_DIM(a, 0) != m->sizes[k + 1] || (size_t)PyArray_DIM(a, 1) != m->sizes[k]) {
+            PyErr_Format(PyExc_ValueError, "DCIM weights %zd do not match the biases", k);
+            return 0;
+        }
+        m->w[k] = PyArray_DATA(a);
+        m->writeable = m->writeable && PyArray_ISWRITEABLE(a);
+    }
+    m->f.n_layers = m->d.n_layers = (size_t)d;
+    m->f.sizes = m->d.sizes = m->sizes;
+    m->f.encoding = m->d.encoding = enc;
+    m->f.weights = (float *const *)m->w;
+    m->f.biases = (float *const *)m->b;
+    m->d.weights = (double *const *)m->w;
+    m->d.biases = (double *const *)m->b;
+    return 1;
+}
+
+static void dcim_param_elems(const dcim_arg *m, size_t *ew, size_t *eb)
+{
+    for (size_t k = 0; k <= m->f.n_layers; k++) {
+        eb[k] = m->sizes[k];
+        if (k < m->f.n_layers) ew[k] = m->sizes[k + 1] * m->sizes[k];
+    }
+}
+
+static PyObject *py_dcim_forward(PyObject *self, PyObject *args)
+{
+    dcim_arg m;
+    source_arg x;
+    PyObject *oproba, *ohidden;
+    int check;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O&O&OOp", dcim_conv, &m, source_conv, &x, &oproba, &ohidden,
+                          &check))
+        return NULL;
+    if (m.typenum != x.typenum) return PyErr_Format(PyExc_ValueError, "X must have the model's dtype");
+    const size_t d = m.f.n_layers;
+    void *proba = NULL, *hidden[PDBN_DCIM_MAX_LAYERS];
+    if (!opt_buffer(oproba, m.typenum, (npy_intp)(x.s.rows * m.sizes[d]), "proba", &proba))
+        return NULL;
+    int have_hidden = ohidden != Py_None;
+    if (have_hidden) {
+        size_t e[PDBN_DCIM_MAX_LAYERS];
+        for (size_t k = 1; k < d; k++) e[k - 1] = x.s.rows * m.sizes[k];
+        if (d > 1 && !array_list(ohidden, m.typenum, d - 1, e, "hidden", hidden)) return NULL;
+    }
+    pdbn_error err = {0, ""};
+    int st;
+    if (m.typenum == NPY_FLOAT32)
+        CORE_CALL(pi, ctl, check, st,
+                  pdbn_dcim_forward_f(&m.f, &x.s, proba, have_hidden ? (float *const *)hidden : NULL,
+                                      &ctl, &err));
+    else
+        CORE_CALL(pi, ctl, check, st,
+                  pdbn_dcim_forward_d(&m.d, &x.s, proba,
+                                      have_hidden ? (double *const *)hidden : NULL, &ctl, &err));
+    if (st != PDBN_OK) return raise_status(st, &err);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_dcim_reverse(PyObject *self, PyObject *args)
+{
+    dcim_arg m;
+    Py_ssize_t start, n_sampled;
+    PyArrayObject *states, *logits;
+    unsigned long seed, epoch;
+    int check;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O&nO!nkkO!p", dcim_conv, &m, &start, &PyArray_Type, &states,
+                          &n_sampled, &seed, &epoch, &PyArray_Type, &logits, &check))
+        return NULL;
+    if (start < 1 || (size_t)start > m.f.n_layers || n_sampled < 0)
+        return PyErr_Format(PyExc_ValueError, "start must be in 1..%zu and n_sampled >= 0",
+                            m.f.n_layers);
+    if (PyArray_NDIM(states) != 2 || PyArray_TYPE(states) != m.typenum ||
+        !PyArray_IS_C_CONTIGUOUS(states) || (size_t)PyArray_DIM(states, 1) != m.sizes[start])
+        return PyErr_Format(PyExc_ValueError, "states must be a C-contiguous (n, %zu) array of "
+                            "the model's dtype", m.sizes[start]);
+    const size_t rows = (size_t)PyArray_DIM(states, 0);
+    if (!check_out(logits, m.typenum, rows, m.sizes[0])) return NULL;
+    pdbn_error err = {0, ""};
+    int st;
+    CORE_CALL(pi, ctl, check, st,
+              DISPATCH(m, pdbn_dcim_reverse, (size_t)start, PyArray_DATA(states), rows,
+                       (size_t)n_sampled, (uint32_t)seed, (uint32_t)epoch, PyArray_DATA(logits),
+                       &ctl, &err));
+    if (st != PDBN_OK) return raise_status(st, &err);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_dcim_objective(PyObject *self, PyObject *args)
+{
+    dcim_arg m;
+    source_arg x;
+    int objective, check;
+    PyObject *olab, *ogw, *ogb;
+    unsigned long seed, epoch;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O&iO&OkkOOp", dcim_conv, &m, &objective, source_conv, &x, &olab,
+                          &seed, &epoch, &ogw, &ogb, &check))
+        return NULL;
+    if (m.typenum != x.typenum) return PyErr_Format(PyExc_ValueError, "X must have the model's dtype");
+    const int64_t *labels;
+    if (!opt_labels(olab, x.s.rows, &labels)) return NULL;
+    if (labels == NULL) return PyErr_Format(PyExc_ValueError, "labels are required");
+    const size_t d = m.f.n_layers;
+    int grads = ogw != Py_None;
+    void *gw[PDBN_DCIM_MAX_LAYERS], *gb[PDBN_DCIM_MAX_LAYERS + 1];
+    if (grads) {
+        size_t ew[PDBN_DCIM_MAX_LAYERS], eb[PDBN_DCIM_MAX_LAYERS + 1];
+        dcim_param_elems(&m, ew, eb);
+        if (!array_list(ogw, m.typenum, d, ew, "gw", gw) ||
+            !array_list(ogb, m.typenum, d + 1, eb, "gb", gb))
+            return NULL;
+    }
+    double fwd = 0.0, rev = 0.0;
+    pdbn_error err = {0, ""};
+    int st;
+    if (m.typenum == NPY_FLOAT32)
+        CORE_CALL(pi, ctl, check, st,
+                  pdbn_dcim_objective_f(&m.f, objective, &x.s, labels, (uint32_t)seed,
+                                        (uint32_t)epoch, &fwd, &rev,
+                                        grads ? (float *const *)gw : NULL,
+                                        grads ? (float *const *)gb : NULL, &ctl, &err));
+    else
+        CORE_CALL(pi, ctl, check, st,
+                  pdbn_dcim_objective_d(&m.d, objective, &x.s, labels, (uint32_t)seed,
+                                        (uint32_t)epoch, &fwd, &rev,
+                                        grads ? (double *const *)gw : NULL,
+                                        grads ? (double *const *)gb : NULL, &ctl, &err));
+    if (st != PDBN_OK) return raise_status(st, &err);
+    return Py_BuildValue("dd", fwd, rev);
+}
+
+static PyObject *py_dcim_epoch(PyObject *self, PyObject *args, PyObject *kw)
+{
+    static char *names[] = {"model", "X", "labels", "state", "t", "objective", "batch_size",
+                            "optimizer", "seed", "epoch", "check_signals", "guard", NULL};
+    dcim_arg m;
+    source_arg x;
+    PyObject *olab, *ostate, *guard = Py_None;
+    unsigned long long t;
+    int objective, check;
+    Py_ssize_t bs;
+    pdbn_dcim_train cfg;
+    unsigned long seed, epoch;
+    (void)self;
+    memset(&cfg, 0, sizeof cfg);
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&OOKinO&kkp|O", names, dcim_conv, &m,
+                                     source_conv, &x, &olab, &ostate, &t, &objective, &bs,
+                                     optim_conv, &cfg.opt, &seed, &epoch, &check, &guard))
+        return NULL;
+    if (!m.writeable)
+        return PyErr_Format(PyExc_ValueError, "the model's arrays are read-only; training needs "
+                            "to write them (copy the model first)");
+    if (m.typenum != x.typenum) return PyErr_Format(PyExc_ValueError, "X must have the model's dtype");
+    if (bs < 1) return PyErr_Format(PyExc_ValueError, "batch_size must be positive");
+    const int64_t *labels;
+    if (!opt_labels(olab, x.s.rows, &labels)) return NULL;
+    if (labels == NULL) return PyErr_Format(PyExc_ValueError, "labels are required");
+    const size_t d = m.f.n_layers;
+    size_t e[2 * PDBN_DCIM_MAX_LAYERS + 1];
+    {
+        size_t ew[PDBN_DCIM_MAX_LAYERS], eb[PDBN_DCIM_MAX_LAYERS + 1];
+        dcim_param_elems(&m, ew, eb);
+        for (size_t k = 0; k < d; k++) e[k] = ew[k];
+        for (size_t k = 0; k <= d; k++) e[d + k] = eb[k];
+    }
+    PyObject *s1, *s2;
+    if (!PyArg_ParseTuple(ostate, "OO;state must be two lists", &s1, &s2)) return NULL;
+    void *p1[2 * PDBN_DCIM_MAX_LAYERS + 1], *p2[2 * PDBN_DCIM_MAX_LAYERS + 1];
+    if (!array_list(s1, m.typenum, 2 * d + 1, e, "state[0]", p1) ||
+        !array_list(s2, m.typenum, 2 * d + 1, e, "state[1]", p2))
+        return NULL;
+    cfg.objective = objective;
+    cfg.batch_size = (size_t)bs;
+    cfg.seed = (uint32_t)seed;
+    cfg.epoch = (uint32_t)epoch;
+    uint64_t steps = (uint64_t)t;
+    double fwd = 0.0, rev = 0.0;
+    pdbn_error err = {0, ""};
+    int st;
+    if (set_in_core(guard, 1) < 0) return NULL;
+    if (m.typenum == NPY_FLOAT32)
+        CORE_CALL(pi, ctl, check, st,
+                  pdbn_dcim_epoch_f(&m.f, &cfg, &x.s, labels, (float *const *)p1,
+                                    (float *const *)p2, &steps, &fwd, &rev, &ctl, &err));
+    else
+        CORE_CALL(pi, ctl, check, st,
+                  pdbn_dcim_epoch_d(&m.d, &cfg, &x.s, labels, (double *const *)p1,
+                                    (double *const *)p2, &steps, &fwd, &rev, &ctl, &err));
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    int guard_st = set_in_core(guard, 0);
+    if (et != NULL) PyErr_Restore(et, ev, tb);
+    if (guard_st < 0) {
+        if (st == PDBN_OK) return NULL;
+        if (et == NULL) PyErr_Clear();
+    }
+    if (st != PDBN_OK) return raise_status(st, &err);
+    return Py_BuildValue("ddK", fwd, rev, (unsigned long long)steps);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Core utilities exposed for tests and benchmarks                                             */
 
 static PyObject *py_random_words(PyObject *self, PyObject *args)
@@ -2010,6 +2260,11 @@ static PyMethodDef methods[] = {
      "Score-function generator gradient (Eq. 9)."},
     {"adbn_train", (PyCFunction)(void (*)(void))py_adbn_train, METH_VARARGS | METH_KEYWORDS,
      "Adversarial training steps."},
+    {"dcim_forward", py_dcim_forward, METH_VARARGS, "DCIM forward model."},
+    {"dcim_reverse", py_dcim_reverse, METH_VARARGS, "DCIM reverse model."},
+    {"dcim_objective", py_dcim_objective, METH_VARARGS, "DCIM objective and gradients."},
+    {"dcim_epoch", (PyCFunction)(void (*)(void))py_dcim_epoch, METH_VARARGS | METH_KEYWORDS,
+     "One DCIM training epoch."},
     {"random_words", py_random_words, METH_VARARGS, "Philox words of one stream row."},
     {"gemm_bound_epoch", py_gemm_bound_epoch, METH_VARARGS,
      "Seconds taken by an RBM epoch's five GEMMs alone."},
@@ -2035,7 +2290,12 @@ PyMODINIT_FUNC PyInit__core(void)
         PyModule_AddIntConstant(mod, "ACT_LEAKY_RELU", PDBN_ACT_LEAKY_RELU) < 0 ||
         PyModule_AddIntConstant(mod, "LOSS_GAN", PDBN_LOSS_GAN) < 0 ||
         PyModule_AddIntConstant(mod, "LOSS_WGAN", PDBN_LOSS_WGAN) < 0 ||
-        PyModule_AddIntConstant(mod, "LOSS_MLE", PDBN_LOSS_MLE) < 0) {
+        PyModule_AddIntConstant(mod, "LOSS_MLE", PDBN_LOSS_MLE) < 0 ||
+        PyModule_AddIntConstant(mod, "DCIM_BINARY", PDBN_DCIM_BINARY) < 0 ||
+        PyModule_AddIntConstant(mod, "DCIM_PM1", PDBN_DCIM_PM1) < 0 ||
+        PyModule_AddIntConstant(mod, "DCIM_DISCRIMINATIVE", PDBN_DCIM_DISCRIMINATIVE) < 0 ||
+        PyModule_AddIntConstant(mod, "DCIM_BIDIRECTIONAL", PDBN_DCIM_BIDIRECTIONAL) < 0 ||
+        PyModule_AddIntConstant(mod, "DCIM_SAMPLED", PDBN_DCIM_SAMPLED) < 0) {
         Py_DECREF(mod);
         return NULL;
     }

@@ -63,8 +63,12 @@ real *PDBN_FN(pdbn_mlp_forward)(const PDBN_FN(pdbn_mlp) *m, const real *x, size_
     real *out = acts;
     for (size_t k = 0; k < m->n_layers; k++) {
         const size_t n_in = m->sizes[k], n_out = m->sizes[k + 1];
-        PDBN_FN(pdbn_gemm)(0, 1, rows, n_out, n_in, (real)1, in, ld, m->weights[k], n_in, (real)0,
-                           out, n_out);
+        if (m->transposed)
+            PDBN_FN(pdbn_gemm)(0, 0, rows, n_out, n_in, (real)1, in, ld, m->weights[k], n_out,
+                               (real)0, out, n_out);
+        else
+            PDBN_FN(pdbn_gemm)(0, 1, rows, n_out, n_in, (real)1, in, ld, m->weights[k], n_in,
+                               (real)0, out, n_out);
         PDBN_FN(pdbn_add_bias_rows)(rows, n_out, out, n_out, m->biases[k]);
         PDBN_FN(mlp_activate)(m->activations[k], rows * n_out, out);
         in = out;
@@ -88,14 +92,22 @@ void PDBN_FN(pdbn_mlp_backward)(const PDBN_FN(pdbn_mlp) *m, const real *x, size_
         PDBN_FN(mlp_derivative)(m->activations[k], rows * n_out, a[k], delta);
         const real *in = k > 0 ? a[k - 1] : x;
         const size_t ld = k > 0 ? n_in : ldx;
-        PDBN_FN(pdbn_gemm)(1, 0, n_out, n_in, rows, (real)1, delta, n_out, in, ld, (real)0, gw[k],
-                           n_in);
+        if (m->transposed) /* gw[k] (n_in x n_out) = in' delta */
+            PDBN_FN(pdbn_gemm)(1, 0, n_in, n_out, rows, (real)1, in, ld, delta, n_out, (real)0,
+                               gw[k], n_out);
+        else
+            PDBN_FN(pdbn_gemm)(1, 0, n_out, n_in, rows, (real)1, delta, n_out, in, ld, (real)0,
+                               gw[k], n_in);
         for (size_t j = 0; j < n_out; j++) gb[k][j] = 0;
         for (size_t r = 0; r < rows; r++)
             for (size_t j = 0; j < n_out; j++) gb[k][j] += delta[r * n_out + j];
         if (k == 0) break;
-        PDBN_FN(pdbn_gemm)(0, 0, rows, n_in, n_out, (real)1, delta, n_out, m->weights[k], n_in,
-                           (real)0, prev, n_in);
+        if (m->transposed)
+            PDBN_FN(pdbn_gemm)(0, 1, rows, n_in, n_out, (real)1, delta, n_out, m->weights[k], n_out,
+                               (real)0, prev, n_in);
+        else
+            PDBN_FN(pdbn_gemm)(0, 0, rows, n_in, n_out, (real)1, delta, n_out, m->weights[k], n_in,
+                               (real)0, prev, n_in);
         real *t = delta;
         delta = prev;
         prev = t;

@@ -1,7 +1,9 @@
 /* pdbn_mlp.h - small dense feed-forward networks (the discriminators of adversarial training).
  *
  * Layer k maps a_{k-1} (rows x sizes[k]) to a_k = act_k(a_{k-1} W_k' + b_k), W_k of shape
- * sizes[k+1] x sizes[k] row-major, a_{-1} = the input. The struct is a view of caller-owned
+ * sizes[k+1] x sizes[k] row-major, a_{-1} = the input. With `transposed` set every W_k is stored
+ * as sizes[k] x sizes[k+1] instead and the layer computes a_{k-1} W_k: a network run backwards
+ * through another network's weights (DCIM's reverse model) without copying them. The struct is a view of caller-owned
  * arrays. Forward keeps every layer's output in caller-provided storage so that backward can
  * compute the gradient of sum_rows dout . a_last with respect to every weight and bias.
  * Nothing is allocated; nothing fails once the shapes are right.
@@ -28,6 +30,7 @@ enum { PDBN_MLP_MAX_LAYERS = 16 };
         T *const *weights;      /* weights[k]: sizes[k+1] x sizes[k] */                          \
         T *const *biases;       /* biases[k]: sizes[k+1] */                                      \
         const int *activations; /* n_layers entries, enum pdbn_activation */                     \
+        int transposed;         /* weights[k] stored sizes[k] x sizes[k+1] (see above) */        \
     } pdbn_mlp_##S;                                                                              \
                                                                                                  \
     /* Elements of the storage forward needs for `rows` rows: sum_k rows * sizes[k+1]. */        \
