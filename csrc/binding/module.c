@@ -99,6 +99,27 @@ static int check_param(PyArrayObject *a, int ndim, int typenum, const char *name
     return 1;
 }
 
+/* check_param for an object that should be an array: a ValueError (not a bare failure) when
+ * it is not one. */
+static int param_array(PyObject *obj, int ndim, int typenum, const char *name)
+{
+    if (!PyArray_Check(obj)) {
+        PyErr_Format(PyExc_ValueError, "%s must be a NumPy array", name);
+        return 0;
+    }
+    return check_param((PyArrayObject *)obj, ndim, typenum, name);
+}
+
+/* Model converters parse a tuple; anything else is a TypeError naming what was expected. */
+static int model_tuple(PyObject *obj, const char *what)
+{
+    if (!PyTuple_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s must be a tuple", what);
+        return 0;
+    }
+    return 1;
+}
+
 typedef struct rbm_arg {
     int typenum;
     int writeable; /* all three parameter arrays can be written */
@@ -113,6 +134,7 @@ static int rbm_conv(PyObject *obj, void *out)
     PyArrayObject *w, *vb, *hb;
     int visible;
     Py_ssize_t n_softmax = 0;
+    if (!model_tuple(obj, "the RBM model")) return 0;
     if (!PyArg_ParseTuple(obj, "O!O!O!i|n;model must be (W, b, c, visible[, n_softmax])",
                           &PyArray_Type, &w, &PyArray_Type, &vb, &PyArray_Type, &hb, &visible,
                           &n_softmax))
@@ -566,6 +588,7 @@ static int dbn_conv(PyObject *obj, void *out)
     dbn_arg *m = out;
     int visible;
     PyObject *lists[4], *otop;
+    if (!model_tuple(obj, "the DBN model")) return 0;
     if (!PyArg_ParseTuple(obj, "iO!O!O!O!O;DBN must be (visible, gen_w, gen_b, rec_w, rec_b, top)",
                           &visible, &PyList_Type, &lists[0], &PyList_Type, &lists[1], &PyList_Type,
                           &lists[2], &PyList_Type, &lists[3], &otop))
@@ -775,6 +798,7 @@ static int dbm_conv(PyObject *obj, void *out)
 {
     dbm_arg *m = out;
     PyObject *lw, *lb;
+    if (!model_tuple(obj, "the DBM model")) return 0;
     if (!PyArg_ParseTuple(obj, "O!O!;DBM must be (weights, biases)", &PyList_Type, &lw,
                           &PyList_Type, &lb))
         return 0;
@@ -793,14 +817,14 @@ static int dbm_conv(PyObject *obj, void *out)
     m->writeable = 1;
     for (Py_ssize_t k = 0; k <= L; k++) {
         PyObject *ob = PyList_GET_ITEM(lb, k);
-        if (!PyArray_Check(ob) || !check_param((PyArrayObject *)ob, 1, t, "intercepts_")) return 0;
+        if (!param_array(ob, 1, t, "intercepts_")) return 0;
         m->sizes[k] = (size_t)PyArray_DIM((PyArrayObject *)ob, 0);
         m->b[k] = PyArray_DATA((PyArrayObject *)ob);
         m->writeable = m->writeable && PyArray_ISWRITEABLE((PyArrayObject *)ob);
     }
     for (Py_ssize_t k = 0; k < L; k++) {
         PyObject *ow = PyList_GET_ITEM(lw, k);
-        if (!PyArray_Check(ow) || !check_param((PyArrayObject *)ow, 2, t, "components_")) return 0;
+        if (!param_array(ow, 2, t, "components_")) return 0;
         PyArrayObject *a = (PyArrayObject *)ow;
         if ((size_t)PyArray_DIM(a, 0) != m->sizes[k + 1] || (size_t)PyArray_DIM(a, 1) != m->sizes[k]) {
             PyErr_Format(PyExc_ValueError, "DBM weights %zd do not match the biases", k);
@@ -1072,6 +1096,7 @@ static int bm_conv(PyObject *obj, void *out)
     bm_arg *m = out;
     PyObject *lw, *ll, *lb;
     memset(m, 0, sizeof *m);
+    if (!model_tuple(obj, "the model")) return 0;
     if (!PyArg_ParseTuple(obj, "O!O!O!;the model must be (weights, laterals, biases)",
                           &PyList_Type, &lw, &PyList_Type, &ll, &PyList_Type, &lb))
         return 0;
@@ -1091,7 +1116,7 @@ static int bm_conv(PyObject *obj, void *out)
     m->writeable = 1;
     for (Py_ssize_t k = 0; k <= L; k++) {
         PyObject *ob = PyList_GET_ITEM(lb, k);
-        if (!PyArray_Check(ob) || !check_param((PyArrayObject *)ob, 1, t, "intercepts_")) return 0;
+        if (!param_array(ob, 1, t, "intercepts_")) return 0;
         m->sizes[k] = (size_t)PyArray_DIM((PyArrayObject *)ob, 0);
         m->b[k] = PyArray_DATA((PyArrayObject *)ob);
         m->writeable = m->writeable && PyArray_ISWRITEABLE((PyArrayObject *)ob);
@@ -1099,7 +1124,7 @@ static int bm_conv(PyObject *obj, void *out)
     for (Py_ssize_t k = 0; k <= L; k++) {
         PyObject *ol = PyList_GET_ITEM(ll, k);
         if (ol == Py_None) continue;
-        if (!PyArray_Check(ol) || !check_param((PyArrayObject *)ol, 2, t, "lateral_")) return 0;
+        if (!param_array(ol, 2, t, "lateral_")) return 0;
         PyArrayObject *a = (PyArrayObject *)ol;
         if ((size_t)PyArray_DIM(a, 0) != m->sizes[k] || (size_t)PyArray_DIM(a, 1) != m->sizes[k]) {
             PyErr_Format(PyExc_ValueError, "lateral weights %zd must be %zu x %zu", k,
@@ -1111,7 +1136,7 @@ static int bm_conv(PyObject *obj, void *out)
     }
     for (Py_ssize_t k = 0; k < L; k++) {
         PyObject *ow = PyList_GET_ITEM(lw, k);
-        if (!PyArray_Check(ow) || !check_param((PyArrayObject *)ow, 2, t, "components_")) return 0;
+        if (!param_array(ow, 2, t, "components_")) return 0;
         PyArrayObject *a = (PyArrayObject *)ow;
         if ((size_t)PyArray_DIM(a, 0) != m->sizes[k + 1] || (size_t)PyArray_DIM(a, 1) != m->sizes[k]) {
             PyErr_Format(PyExc_ValueError, "weights %zd do not match the biases", k);
@@ -1476,6 +1501,7 @@ static int mlp_conv(PyObject *obj, void *out)
     mlp_arg *m = out;
     PyObject *lw, *lb, *la;
     memset(m, 0, sizeof *m);
+    if (!model_tuple(obj, "the network")) return 0;
     if (!PyArg_ParseTuple(obj, "O!O!O!;a network must be (weights, biases, activations)",
                           &PyList_Type, &lw, &PyList_Type, &lb, &PyList_Type, &la))
         return 0;
@@ -1495,8 +1521,8 @@ static int mlp_conv(PyObject *obj, void *out)
     m->writeable = 1;
     for (Py_ssize_t k = 0; k < L; k++) {
         PyObject *ow = PyList_GET_ITEM(lw, k), *ob = PyList_GET_ITEM(lb, k);
-        if (!PyArray_Check(ow) || !check_param((PyArrayObject *)ow, 2, t, "weights")) return 0;
-        if (!PyArray_Check(ob) || !check_param((PyArrayObject *)ob, 1, t, "biases")) return 0;
+        if (!param_array(ow, 2, t, "weights")) return 0;
+        if (!param_array(ob, 1, t, "biases")) return 0;
         PyArrayObject *aw = (PyArrayObject *)ow, *ab = (PyArrayObject *)ob;
         const size_t n_out = (size_t)PyArray_DIM(aw, 0), n_in = (size_t)PyArray_DIM(aw, 1);
         if (k == 0) m->sizes[0] = n_in;
@@ -1542,6 +1568,7 @@ static int adbn_conv(PyObject *obj, void *out)
     PyObject *lw, *lb;
     int cond;
     memset(m, 0, sizeof *m);
+    if (!model_tuple(obj, "the generator")) return 0;
     if (!PyArg_ParseTuple(obj, "O!O!p;a generator must be (weights, biases, conditional)",
                           &PyList_Type, &lw, &PyList_Type, &lb, &cond))
         return 0;
@@ -1560,14 +1587,14 @@ static int adbn_conv(PyObject *obj, void *out)
     m->writeable = 1;
     for (Py_ssize_t l = 0; l < L; l++) {
         PyObject *ob = PyList_GET_ITEM(lb, l);
-        if (!PyArray_Check(ob) || !check_param((PyArrayObject *)ob, 1, t, "intercepts_")) return 0;
+        if (!param_array(ob, 1, t, "intercepts_")) return 0;
         m->sizes[l] = (size_t)PyArray_DIM((PyArrayObject *)ob, 0);
         m->b[l] = PyArray_DATA((PyArrayObject *)ob);
         m->writeable = m->writeable && PyArray_ISWRITEABLE((PyArrayObject *)ob);
     }
     for (Py_ssize_t l = 0; l + 1 < L; l++) {
         PyObject *ow = PyList_GET_ITEM(lw, l);
-        if (!PyArray_Check(ow) || !check_param((PyArrayObject *)ow, 2, t, "components_")) return 0;
+        if (!param_array(ow, 2, t, "components_")) return 0;
         PyArrayObject *a = (PyArrayObject *)ow;
         if ((size_t)PyArray_DIM(a, 0) != m->sizes[l + 1] || (size_t)PyArray_DIM(a, 1) != m->sizes[l]) {
             PyErr_Format(PyExc_ValueError, "generator weights %zd do not match the biases", l);
@@ -1951,6 +1978,7 @@ static int dcim_conv(PyObject *obj, void *out)
     PyObject *lw, *lb;
     int enc;
     memset(m, 0, sizeof *m);
+    if (!model_tuple(obj, "the DCIM model")) return 0;
     if (!PyArg_ParseTuple(obj, "O!O!i;a DCIM must be (weights, biases, encoding)", &PyList_Type,
                           &lw, &PyList_Type, &lb, &enc))
         return 0;
@@ -1969,14 +1997,14 @@ static int dcim_conv(PyObject *obj, void *out)
     m->writeable = 1;
     for (Py_ssize_t k = 0; k <= d; k++) {
         PyObject *ob = PyList_GET_ITEM(lb, k);
-        if (!PyArray_Check(ob) || !check_param((PyArrayObject *)ob, 1, t, "intercepts_")) return 0;
+        if (!param_array(ob, 1, t, "intercepts_")) return 0;
         m->sizes[k] = (size_t)PyArray_DIM((PyArrayObject *)ob, 0);
         m->b[k] = PyArray_DATA((PyArrayObject *)ob);
         m->writeable = m->writeable && PyArray_ISWRITEABLE((PyArrayObject *)ob);
     }
     for (Py_ssize_t k = 0; k < d; k++) {
         PyObject *ow = PyList_GET_ITEM(lw, k);
-        if (!PyArray_Check(ow) || !check_param((PyArrayObject *)ow, 2, t, "coefs_")) return 0;
+        if (!param_array(ow, 2, t, "coefs_")) return 0;
         PyArrayObject *a = (PyArrayObject *)ow;
         if ((size_t)PyArray_DIM(a, 0) != m->sizes[k + 1] || (size_t)PyArray_DIM(a, 1) != m->sizes[k]) {
             PyErr_Format(PyExc_ValueError, "DCIM weights %zd do not match the biases", k);
