@@ -11,6 +11,10 @@ so users can point it at their own copies.
   binarization of Larochelle and Murray (2011) (``binarized_mnist_*.amat``),
   looked for in ``../shared/data/mnist`` beside the repository.
 - The 8x8 digits shipped with scikit-learn, thresholded to binary pixels.
+
+and one synthetic generator, :func:`make_spike_trains`: sparse binary spike trains of neurons
+firing in correlated groups, a stand-in for the calcium-imaging recordings of the adversarial
+DBN text (Huang et al., Sec. 3.3), which are not public.
 """
 
 import gzip
@@ -26,6 +30,7 @@ __all__ = [
     "load_digits_binary",
     "read_idx",
     "read_amat",
+    "make_spike_trains",
 ]
 
 FASHION_MNIST_ENV = "PYDBN_FASHION_MNIST"
@@ -436,3 +441,171 @@ def load_digits_binary(threshold=0.5):
 
     X, y = load_digits(return_X_y=True)
     return (X / 16.0 > threshold).astype(np.float64), y
+
+
+# ---------------------------------------------------------------------------
+# synthetic data
+# ---------------------------------------------------------------------------
+
+def _check_int(value, name, minimum):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _check_real(value, name, low, high, low_closed, high_closed=False):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
+                                                                      np.floating)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    ok_low = value >= low if low_closed else value > low
+    ok_high = value <= high if high_closed else value < high
+    if not (ok_low and ok_high):  # also rejects NaN
+        interval = ("[" if low_closed else "(") + f"{low}, {high}" + ("]" if high_closed else ")")
+        raise ValueError(f"{name} must lie in {interval}, got {value}")
+    return value
+
+
+def make_spike_trains(n_frames=20000, n_neurons=50, rate=0.01, n_groups=5,
+                      group_correlation=0.3, random_state=None, *, rate_spread=0.5,
+                      event_rate=None, return_params=False):
+    """Synthetic sparse binary spike trains of neurons that fire in correlated groups.
+
+    A stand-in for the two-photon calcium-imaging recordings of the adversarial DBN text
+    (Huang et al., Sec. 3.3: 50 neurons of mouse visual cortex, binary spike trains after
+    deconvolution, about 1 spike per 100 frames), which are not public. Like the DBN that
+    models them, the generator treats the frames as independent draws of one distribution
+    over the population's binary activity (no temporal structure within a train).
+
+    The generative model, frame by frame (all draws independent unless said otherwise):
+
+    1. **Firing rates.** Neuron ``i`` has the marginal firing probability per frame
+       ``r_i = rate * (1 + rate_spread * u_i)``, where the ``u_i`` are the ``n_neurons``
+       values evenly spaced on [-1, 1] (0 for a single neuron), assigned to the neurons in a
+       random order. The mean of the ``r_i`` is exactly ``rate``.
+    2. **Groups.** The neurons are split into ``n_groups`` groups of consecutive indices,
+       of sizes differing by at most one (``np.array_split``): neuron ``i`` belongs to group
+       ``g(i)``.
+    3. **Group events.** In every frame ``t`` each group ``g`` has a latent binary event
+       ``z[t, g] ~ Bernoulli(q)``, independent across groups and frames, with ``q =
+       event_rate``.
+    4. **Spikes.** Given the events, neuron ``i`` spikes in frame ``t`` with probability
+       ``p_on_i`` if ``z[t, g(i)] = 1`` and ``p_off_i`` otherwise, independently of the
+       other neurons, where ``p_on_i = p_off_i + d_i``, ``p_off_i = r_i - q * d_i`` and
+       ``d_i = sqrt(c * r_i * (1 - r_i) / (q * (1 - q)))`` with ``c = group_correlation``.
+
+    Hence ``P(x_i = 1) = r_i``, two neurons of the same group have the Pearson correlation
+    ``q (1 - q) d_i d_j / sqrt(r_i (1 - r_i) r_j (1 - r_j)) = c`` exactly, and neurons of
+    different groups are independent (correlation 0). The probabilities exist (``0 <=
+    p_off_i`` and ``p_on_i <= 1`` for every neuron) if and only if ``q_lo <= q <= q_hi``
+    with ``q_lo = max_i c r_i / (c r_i + 1 - r_i)`` and ``q_hi = min_i r_i / (r_i + c (1 -
+    r_i))``; high correlations with widely spread rates have no such ``q`` (roughly, ``c**2``
+    must stay below ``min r_i / max r_i``). The log-likelihood of a frame under this model is
+    ``sum_g log(q P(x_g | on) + (1 - q) P(x_g | off))`` over the groups, with ``P(x_g | on) =
+    prod_{i in g} p_on_i^x_i (1 - p_on_i)^(1 - x_i)`` (and likewise for off).
+
+    Parameters
+    ----------
+    n_frames : int, default=20000
+        Number of frames (rows).
+    n_neurons : int, default=50
+        Number of neurons (columns); the text models 50.
+    rate : float in (0, 1), default=0.01
+        Mean firing probability per neuron and frame (the text: about 1 spike per 100 frames).
+    n_groups : int in [1, n_neurons], default=5
+        Number of groups of correlated neurons.
+    group_correlation : float in [0, 1), default=0.3
+        Pearson correlation of any two neurons of the same group (0: independent neurons).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the assignment of the rates to the neurons, the events and the spikes; the same
+        int gives the same array.
+    rate_spread : float in [0, 1), default=0.5
+        Relative spread of the neurons' rates around ``rate`` (0: every neuron fires at
+        ``rate``); ``rate * (1 + rate_spread)`` must stay below 1.
+    event_rate : float in (0, 1) or None, default=None
+        The group event probability ``q``; it must lie in ``[q_lo, q_hi]`` (above). None:
+        the geometric mean ``sqrt(q_lo * q_hi)``, or 0 (no events) when
+        ``group_correlation`` is 0.
+    return_params : bool, default=False
+        Also return the model's parameters.
+
+    Returns
+    -------
+    X : ndarray of shape (n_frames, n_neurons), dtype float64
+        The spike trains: 1.0 where a neuron spiked in a frame, else 0.0.
+    params : dict, only if ``return_params``
+        ``'groups'`` (int array: each neuron's group), ``'rates'`` (the ``r_i``),
+        ``'event_rate'`` (``q``), ``'p_on'`` and ``'p_off'`` (arrays over the neurons).
+
+    Raises
+    ------
+    TypeError
+        If a count is not an integer or a rate not a real number.
+    ValueError
+        If an argument is out of range, or no event rate makes the requested correlation
+        possible with these rates (the message gives the bounds).
+
+    Examples
+    --------
+    >>> from pydbn.datasets import make_spike_trains
+    >>> X = make_spike_trains(n_frames=1000, random_state=0)
+    >>> X.shape
+    (1000, 50)
+    """
+    from sklearn.utils import check_random_state
+
+    n_frames = _check_int(n_frames, "n_frames", 1)
+    n_neurons = _check_int(n_neurons, "n_neurons", 1)
+    rate = _check_real(rate, "rate", 0.0, 1.0, low_closed=False)
+    n_groups = _check_int(n_groups, "n_groups", 1)
+    if n_groups > n_neurons:
+        raise ValueError(f"n_groups must be <= n_neurons ({n_neurons}), got {n_groups}")
+    c = _check_real(group_correlation, "group_correlation", 0.0, 1.0, low_closed=True)
+    spread = _check_real(rate_spread, "rate_spread", 0.0, 1.0, low_closed=True)
+    if rate * (1.0 + spread) >= 1.0:
+        raise ValueError(f"rate * (1 + rate_spread) must stay below 1, got "
+                         f"{rate * (1.0 + spread)}")
+    if event_rate is not None:
+        event_rate = _check_real(event_rate, "event_rate", 0.0, 1.0, low_closed=False)
+    rng = check_random_state(random_state)
+
+    u = np.linspace(-1.0, 1.0, n_neurons) if n_neurons > 1 else np.zeros(1)
+    rates = rate * (1.0 + spread * u[rng.permutation(n_neurons)])
+    groups = np.empty(n_neurons, dtype=np.int64)
+    for g, members in enumerate(np.array_split(np.arange(n_neurons), n_groups)):
+        groups[members] = g
+
+    if c > 0.0:
+        q_lo = float(np.max(c * rates / (c * rates + 1.0 - rates)))
+        q_hi = float(np.min(rates / (rates + c * (1.0 - rates))))
+        if q_lo > q_hi:
+            raise ValueError(
+                f"group_correlation={c} cannot be reached with rates from {rates.min():.4g} "
+                f"to {rates.max():.4g}: no event rate exists (lower bound {q_lo:.4g} > upper "
+                f"bound {q_hi:.4g}); lower group_correlation or rate_spread")
+        if event_rate is None:
+            q = float(np.sqrt(q_lo * q_hi))
+        else:
+            q = event_rate
+            # a relative slack for rounding in the bounds themselves
+            if not (q_lo * (1 - 1e-12) <= q <= q_hi * (1 + 1e-12)):
+                raise ValueError(
+                    f"event_rate must lie in [{q_lo:.6g}, {q_hi:.6g}] for group_correlation="
+                    f"{c} with these rates, got {q}")
+        d = np.sqrt(c * rates * (1.0 - rates) / (q * (1.0 - q)))
+        p_off = np.clip(rates - q * d, 0.0, 1.0)
+        p_on = np.clip(p_off + d, 0.0, 1.0)
+    else:
+        q = 0.0 if event_rate is None else event_rate
+        p_off = rates.copy()
+        p_on = rates.copy()
+
+    events = rng.random_sample((n_frames, n_groups)) < q
+    p = np.where(events[:, groups], p_on, p_off)
+    X = (rng.random_sample((n_frames, n_neurons)) < p).astype(np.float64)
+    if return_params:
+        return X, {"groups": groups, "rates": rates, "event_rate": q, "p_on": p_on,
+                   "p_off": p_off}
+    return X
