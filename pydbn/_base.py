@@ -1,4 +1,5 @@
 """Machinery shared by pydbn's estimators: random streams, input plumbing, the epoch loop."""
+import contextlib
 import signal
 import threading
 
@@ -158,4 +159,25 @@ def log_mean_exp(logw):
     mean = w.mean()
     std = np.std(w, ddof=1) / np.sqrt(w.size) / mean if w.size > 1 else np.inf
     return float(top + np.log(mean)), float(std)
+
+
+# GEMMs this small (rows x widest layer) run fastest on one thread; with two, OpenBLAS's thread
+# hand-offs cost more than the work, and on a busy machine an update took 3-50x longer.
+SMALL_GEMM = 1 << 16
+
+
+def blas_threads_for(rows, width):
+    """A context limiting pydbn's own OpenBLAS to one thread when the model's GEMMs are small
+    (``rows * width <= SMALL_GEMM``); other BLAS libraries in the process are left alone, and
+    nothing changes when pydbn links another BLAS."""
+    if rows * width > SMALL_GEMM:
+        return contextlib.nullcontext()
+    import threadpoolctl
+
+    controller = threadpoolctl.ThreadpoolController()
+    ours = [lib.filepath for lib in controller.lib_controllers
+            if "scipy_openblas32" in (lib.filepath or "")]
+    if not ours:
+        return contextlib.nullcontext()
+    return controller.select(filepath=ours[0]).limit(limits=1)
 

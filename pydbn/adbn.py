@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from . import _core
 from ._base import InterruptGuard, StreamMixin, as_source, keep_input_attributes_on_failure
-from ._base import on_main_thread
+from ._base import blas_threads_for, on_main_thread
 from .rbm import _check_positive_int
 
 _LOSS = {"gan": _core.LOSS_GAN, "wgan": _core.LOSS_WGAN, "mle": _core.LOSS_MLE}
@@ -288,7 +288,9 @@ class AdversarialDBN(StreamMixin, BaseEstimator):
         self._reset_stream(rng)
 
     def _train(self, source, labels, n_steps):
-        with InterruptGuard() as guard:
+        width = max(w.shape[0] for w in self.intercepts_ + self.discriminator_intercepts_)
+        width = max(width, self.discriminator_weights_[0].shape[1])
+        with blas_threads_for(2 * int(self.batch_size), width), InterruptGuard() as guard:
             done = 0
             while done < n_steps:
                 chunk = min(_CHUNK, n_steps - done)

@@ -1443,3 +1443,23 @@ def test_read_only_fitted_arrays_still_serve_inference(conditional):
         m.partial_fit(X, y)
     assert_same_model(m, before)
     assert m.n_iter_ == 150 and all(len(v) == 150 for v in m.history_.values())
+
+
+def test_small_models_train_with_one_blas_thread_and_restore_the_setting():
+    import threadpoolctl
+
+    from pydbn._base import SMALL_GEMM, blas_threads_for
+
+    def ours():
+        return [lib.num_threads for lib in threadpoolctl.ThreadpoolController().lib_controllers
+                if "scipy_openblas32" in (lib.filepath or "")]
+
+    if not ours():
+        pytest.skip("pydbn is linked against another BLAS")
+    with threadpoolctl.threadpool_limits(2):
+        before = ours()
+        with blas_threads_for(64, 64):
+            assert ours() == [1]
+        assert ours() == before
+        with blas_threads_for(SMALL_GEMM, 2):  # large GEMMs keep the threads
+            assert ours() == before
