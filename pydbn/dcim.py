@@ -5,7 +5,7 @@ import time
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
@@ -21,7 +21,7 @@ _OBJ = {"discriminative": _core.DCIM_DISCRIMINATIVE, "bidirectional": _core.DCIM
         "sampled": _core.DCIM_SAMPLED}
 
 
-class DCIM(StreamMixin, ClassifierMixin, BaseEstimator):
+class DCIM(StreamMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
     """Deep conditional independent model: a classifier whose transposed weights generate.
 
     A DCIM (text 001, Definition 1) is a Markov chain x^0 -> x^1 -> ... -> x^d whose forward
@@ -173,7 +173,7 @@ class DCIM(StreamMixin, ClassifierMixin, BaseEstimator):
         if reset:
             classes, labels = np.unique(y, return_inverse=True)
             if len(classes) < 2:
-                raise ValueError(f"DCIM needs at least 2 classes, got {len(classes)}")
+                raise ValueError(f"DCIM needs at least 2 classes, got {len(classes)} class")
             return X, labels.astype(np.int64), classes
         known = np.isin(y, self.classes_)
         if not known.all():
@@ -279,7 +279,15 @@ class DCIM(StreamMixin, ClassifierMixin, BaseEstimator):
                 check_classification_targets(y)
                 all_classes = np.unique(y if classes is None else np.asarray(classes))
                 if len(all_classes) < 2:
-                    raise ValueError("DCIM needs at least 2 classes")
+                    raise ValueError(
+                        f"DCIM needs at least 2 classes, got {len(all_classes)} class")
+                # check y before the model is created: a failed first call leaves no model
+                if y.shape[0] != X.shape[0]:
+                    raise ValueError(f"y must hold one label per row of X: {y.shape[0]} labels, "
+                                     f"{X.shape[0]} rows")
+                unknown = ~np.isin(y, all_classes)
+                if unknown.any():
+                    raise ValueError(f"y holds labels not in classes: {np.unique(y[unknown])}")
                 self._initialize(X, all_classes, check_random_state(self.random_state))
             X, labels, _ = self._validate_xy(X, y, reset=False)
         self._train(as_source(X, self._dtype()), labels, 1)
@@ -324,7 +332,8 @@ class DCIM(StreamMixin, ClassifierMixin, BaseEstimator):
         -------
         y : ndarray of shape (n_samples,)
         """
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)  # checks the fit before classes_ is read
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def transform(self, X):
         """Means of the last hidden layer under the forward model (the class probabilities
@@ -354,7 +363,8 @@ class DCIM(StreamMixin, ClassifierMixin, BaseEstimator):
         onehot = np.zeros((len(y), len(self.classes_)), dtype=self._dtype())
         onehot[np.arange(len(y)), idx] = 1
         logits = np.empty((len(y), self.intercepts_[0].shape[0]), dtype=self._dtype())
-        seed, epoch = self._next_stream(random_state)
+        # only draws take a value of the model's stream (a recursion of means draws none)
+        seed, epoch = self._next_stream(random_state) if n_sampled else (0, 0)
         _core.dcim_reverse(self._model(), len(self.components_), onehot, n_sampled, seed, epoch,
                            logits, on_main_thread())
         return logits.astype(np.float64)
@@ -417,4 +427,5 @@ class DCIM(StreamMixin, ClassifierMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
