@@ -46,6 +46,12 @@ class DCIM(StreamMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
         0/1 units with sigmoid means, or +-1 units with tanh means (inputs v in [0, 1] enter
         as 2v - 1).
     objective : {'bidirectional', 'sampled', 'discriminative'}, default='bidirectional'
+    reverse_weight : float or None, default=None
+        Weight of the reverse term log q(x | .) in the objective. None uses 1 / n_features:
+        the reverse log-likelihood averaged over the inputs, as the text's Keras setting
+        evidently did (its reverse-model loss of 0.23 is per pixel) - with the sum over 784
+        pixels (``reverse_weight=1``, Eq. 21 and 22 as written) the reverse term is ~100x the
+        classification term and the forward model trains far more slowly.
     learning_rate : float, default=1e-3
     batch_size : int, default=100
     n_iter : int, default=10
@@ -90,6 +96,7 @@ class DCIM(StreamMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "encoding": [StrOptions({"binary", "pm1"})],
         "objective": [StrOptions({"bidirectional", "sampled", "discriminative"})],
+        "reverse_weight": [None, Interval(Real, 0, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "n_iter": [Interval(Integral, 0, None, closed="left")],
@@ -109,6 +116,7 @@ class DCIM(StreamMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
         *,
         encoding="binary",
         objective="bidirectional",
+        reverse_weight=None,
         learning_rate=1e-3,
         batch_size=100,
         n_iter=10,
@@ -124,6 +132,7 @@ class DCIM(StreamMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.encoding = encoding
         self.objective = objective
+        self.reverse_weight = reverse_weight
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.n_iter = n_iter
@@ -151,6 +160,11 @@ class DCIM(StreamMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
 
     def _dtype(self):
         return self.intercepts_[0].dtype
+
+    def _reverse_weight(self):
+        if self.reverse_weight is None:
+            return 1.0 / self.intercepts_[0].shape[0]
+        return float(self.reverse_weight)
 
     def _model(self):
         return (list(self.components_), list(self.intercepts_), _ENC[self.encoding])
@@ -211,6 +225,7 @@ class DCIM(StreamMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
                 fwd, rev, self._t = _core.dcim_epoch(
                     self._model(), source, labels, self._state, int(self._t),
                     objective=_OBJ[self.objective],
+                    reverse_weight=self._reverse_weight(),
                     batch_size=int(self.batch_size),
                     optimizer=self._optim(),
                     seed=seed,

@@ -501,9 +501,11 @@ def test_bidirectional_training_learns_the_reverse_model_on_digits(digits):
     # 0.90. Independent pixels at the training marginals give -26.9, at each class's
     # marginals -22.5: the bidirectional reverse model is as good as class-mean images (the
     # text: "the generative model part learned only the mean shapes of the digits").
+    # (reverse_weight=1: Eq. 21 with log q summed over the pixels, as these figures were taken)
     X, y = digits
     train, test = slice(0, 1400), slice(1400, None)
-    kw = dict(hidden_layer_sizes=(64, 64), n_iter=60, batch_size=50, random_state=0)
+    kw = dict(hidden_layer_sizes=(64, 64), n_iter=60, batch_size=50, random_state=0,
+              reverse_weight=1.0)
     bid = DCIM(objective="bidirectional", **kw).fit(X[train], y[train])
     dis = DCIM(objective="discriminative", **kw).fit(X[train], y[train])
     q_bid = bid.reverse_log_likelihood(X[test], y[test]).mean()
@@ -526,7 +528,7 @@ TRAINING_PARAMETERS = [
     ("epsilon", 1e-2, {}), ("beta_2", 0.5, {"optimizer": "rmsprop"}),
     ("momentum", 0.9, {"optimizer": "sgd"}), ("weight_decay", 0.5, {}),
     ("objective", "sampled", {}), ("objective", "discriminative", {}),
-    ("encoding", "pm1", {}),
+    ("encoding", "pm1", {}), ("reverse_weight", 1.0, {}),
 ]
 
 
@@ -856,6 +858,7 @@ INVALID = [
     ("hidden_layer_sizes", np.array([8.0])),
     ("encoding", "PM1"), ("encoding", "ternary"), ("encoding", None),
     ("objective", "generative"), ("objective", "Bidirectional"), ("objective", None),
+    ("reverse_weight", -1.0), ("reverse_weight", "big"), ("reverse_weight", np.nan),
     ("learning_rate", 0.0), ("learning_rate", -1e-3), ("learning_rate", "0.1"),
     ("learning_rate", np.nan), ("learning_rate", np.inf),
     ("batch_size", 0), ("batch_size", -3), ("batch_size", 2.5),
@@ -1343,7 +1346,7 @@ def test_pickle_round_trip_and_deepcopy_give_identical_outputs(dtype, tmp_path):
 
 def test_clone_copies_parameters_and_no_fitted_state():
     params = dict(hidden_layer_sizes=(7, 5), encoding="pm1", objective="sampled",
-                  learning_rate=2e-3, batch_size=7, n_iter=3, optimizer="rmsprop", beta_1=0.8,
+                  reverse_weight=0.5, learning_rate=2e-3, batch_size=7, n_iter=3, optimizer="rmsprop", beta_1=0.8,
                   beta_2=0.99, epsilon=1e-7, momentum=0.3, weight_decay=1e-3, random_state=4,
                   verbose=0)
     X = grey_data(30, 6, seed=44)
@@ -1398,3 +1401,35 @@ def test_no_warnings_in_a_plain_fit():
         m.predict(X)
         m.sample([0, 1, 2])
         m.reverse_log_likelihood(X, labels(40))
+
+
+def test_default_reverse_weight_costs_little_accuracy_on_digits(digits):
+    # The text's claim: the generative objective "imposes only a rather insignificant drop of
+    # the classification accuracy". With the reverse term averaged over the pixels (the
+    # default) the maintainer measured accuracy 0.892 (bidirectional) vs 0.899
+    # (discriminative) and held-out log q(x | y) -23.5 vs -27.7 (hidden (64, 64), 60 epochs).
+    X, y = digits
+    train, test = slice(0, 1400), slice(1400, None)
+    kw = dict(hidden_layer_sizes=(64, 64), n_iter=60, batch_size=50, random_state=0)
+    bid = DCIM(objective="bidirectional", **kw).fit(X[train], y[train])
+    dis = DCIM(objective="discriminative", **kw).fit(X[train], y[train])
+    assert bid._reverse_weight() == 1 / 64
+    assert bid.score(X[test], y[test]) > dis.score(X[test], y[test]) - 0.03
+    assert (bid.reverse_log_likelihood(X[test], y[test]).mean()
+            > dis.reverse_log_likelihood(X[test], y[test]).mean() + 2.0)
+
+
+def test_zero_reverse_weight_trains_exactly_the_discriminative_model():
+    X = grey_data(60, 8, seed=71)
+    y = labels(60)
+    kw = dict(hidden_layer_sizes=(6,), n_iter=4, batch_size=10, random_state=3)
+    zero = DCIM(objective="bidirectional", reverse_weight=0.0, **kw).fit(X, y)
+    dis = DCIM(objective="discriminative", **kw).fit(X, y)
+    for a, b in zip(zero.components_ + zero.intercepts_, dis.components_ + dis.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    # the reverse term is still measured (reported unweighted)
+    assert all(v < 0 for v in zero.history_["reverse_log_likelihood"])
+    # and a positive weight moves the model
+    one = DCIM(objective="bidirectional", reverse_weight=1.0, **kw).fit(X, y)
+    assert not np.array_equal(one.components_[0], dis.components_[0])
+

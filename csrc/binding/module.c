@@ -2103,9 +2103,10 @@ static PyObject *py_dcim_objective(PyObject *self, PyObject *args)
     int objective, check;
     PyObject *olab, *ogw, *ogb;
     unsigned long seed, epoch;
+    double rweight = 1.0;
     (void)self;
-    if (!PyArg_ParseTuple(args, "O&iO&OkkOOp", dcim_conv, &m, &objective, source_conv, &x, &olab,
-                          &seed, &epoch, &ogw, &ogb, &check))
+    if (!PyArg_ParseTuple(args, "O&iO&OkkOOp|d", dcim_conv, &m, &objective, source_conv, &x,
+                          &olab, &seed, &epoch, &ogw, &ogb, &check, &rweight))
         return NULL;
     if (m.typenum != x.typenum) return PyErr_Format(PyExc_ValueError, "X must have the model's dtype");
     const int64_t *labels;
@@ -2126,13 +2127,13 @@ static PyObject *py_dcim_objective(PyObject *self, PyObject *args)
     int st;
     if (m.typenum == NPY_FLOAT32)
         CORE_CALL(pi, ctl, check, st,
-                  pdbn_dcim_objective_f(&m.f, objective, &x.s, labels, (uint32_t)seed,
+                  pdbn_dcim_objective_f(&m.f, objective, rweight, &x.s, labels, (uint32_t)seed,
                                         (uint32_t)epoch, &fwd, &rev,
                                         grads ? (float *const *)gw : NULL,
                                         grads ? (float *const *)gb : NULL, &ctl, &err));
     else
         CORE_CALL(pi, ctl, check, st,
-                  pdbn_dcim_objective_d(&m.d, objective, &x.s, labels, (uint32_t)seed,
+                  pdbn_dcim_objective_d(&m.d, objective, rweight, &x.s, labels, (uint32_t)seed,
                                         (uint32_t)epoch, &fwd, &rev,
                                         grads ? (double *const *)gw : NULL,
                                         grads ? (double *const *)gb : NULL, &ctl, &err));
@@ -2143,7 +2144,8 @@ static PyObject *py_dcim_objective(PyObject *self, PyObject *args)
 static PyObject *py_dcim_epoch(PyObject *self, PyObject *args, PyObject *kw)
 {
     static char *names[] = {"model", "X", "labels", "state", "t", "objective", "batch_size",
-                            "optimizer", "seed", "epoch", "check_signals", "guard", NULL};
+                            "optimizer", "seed", "epoch", "check_signals", "guard",
+                            "reverse_weight", NULL};
     dcim_arg m;
     source_arg x;
     PyObject *olab, *ostate, *guard = Py_None;
@@ -2154,9 +2156,11 @@ static PyObject *py_dcim_epoch(PyObject *self, PyObject *args, PyObject *kw)
     unsigned long seed, epoch;
     (void)self;
     memset(&cfg, 0, sizeof cfg);
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&OOKinO&kkp|O", names, dcim_conv, &m,
+    cfg.reverse_weight = 1.0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&OOKinO&kkp|Od", names, dcim_conv, &m,
                                      source_conv, &x, &olab, &ostate, &t, &objective, &bs,
-                                     optim_conv, &cfg.opt, &seed, &epoch, &check, &guard))
+                                     optim_conv, &cfg.opt, &seed, &epoch, &check, &guard,
+                                     &cfg.reverse_weight))
         return NULL;
     if (!m.writeable)
         return PyErr_Format(PyExc_ValueError, "the model's arrays are read-only; training needs "

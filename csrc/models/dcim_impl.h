@@ -144,10 +144,11 @@ static void PDBN_FN(dcim_ws_take)(const PDBN_FN(pdbn_dcim) *m, size_t B, pdbn_ws
 
 /* Objective (sums over the rows) and, with grads, the gradient of the row mean into
  * gw / gb. x: rows of raw data (rows x n0, leading dimension n0). */
-static void PDBN_FN(dcim_batch)(const PDBN_FN(pdbn_dcim) *m, int objective, const real *x,
-                                const int64_t *labels, size_t rows, uint32_t seed,
-                                uint32_t epoch, uint32_t first_row, PDBN_FN(dcim_ws) *c,
-                                real *const *gw, real *const *gb, double *fwd, double *rev)
+static void PDBN_FN(dcim_batch)(const PDBN_FN(pdbn_dcim) *m, int objective, double rweight,
+                                const real *x, const int64_t *labels, size_t rows,
+                                uint32_t seed, uint32_t epoch, uint32_t first_row,
+                                PDBN_FN(dcim_ws) *c, real *const *gw, real *const *gb,
+                                double *fwd, double *rev)
 {
     const size_t d = m->n_layers, n0 = m->sizes[0], nd = m->sizes[d];
     const int pm1 = m->encoding == PDBN_DCIM_PM1, grads = gw != NULL;
@@ -215,14 +216,15 @@ static void PDBN_FN(dcim_batch)(const PDBN_FN(pdbn_dcim) *m, int objective, cons
         PDBN_FN(dcim_reverse_net)(m, start, rs, rw, rb, racts, &R);
         const real *a = PDBN_FN(pdbn_mlp_forward)(&R, c->state, m->sizes[start], rows, c->actsR);
         double sr = 0.0;
+        const real rinv = (real)(rweight / (double)rows);
         for (size_t i = 0; i < rows * n0; i++) {
             const double ai = (double)a[i], t = (double)c->target[i];
             if (pm1) {
                 sr += t * ai - PDBN_FN(dcim_log2cosh)(ai);
-                c->dout[i] = (real)(t - tanh(ai)) * inv;
+                c->dout[i] = (real)(t - tanh(ai)) * rinv;
             } else {
                 sr += t * ai - PDBN_FN(dcim_softplus)(ai);
-                c->dout[i] = (real)(t - 1.0 / (1.0 + exp(-ai))) * inv;
+                c->dout[i] = (real)(t - 1.0 / (1.0 + exp(-ai))) * rinv;
             }
         }
         *rev += sr;
@@ -250,7 +252,7 @@ static void PDBN_FN(dcim_batch)(const PDBN_FN(pdbn_dcim) *m, int objective, cons
     }
 }
 
-int PDBN_FN(pdbn_dcim_objective)(const PDBN_FN(pdbn_dcim) *m, int objective,
+int PDBN_FN(pdbn_dcim_objective)(const PDBN_FN(pdbn_dcim) *m, int objective, double rweight,
                                  const pdbn_source *data, const int64_t *labels, uint32_t seed,
                                  uint32_t epoch, double *fwd, double *rev, real *const *gw,
                                  real *const *gb, const pdbn_control *ctl, pdbn_error *err)
@@ -262,6 +264,8 @@ int PDBN_FN(pdbn_dcim_objective)(const PDBN_FN(pdbn_dcim) *m, int objective,
                    "data has %zu features, the model %zu", data->cols, m->sizes[0]);
     PDBN_RETURN_IF(objective < 0 || objective > PDBN_DCIM_SAMPLED, err, PDBN_ERR_VALUE,
                    "unknown objective");
+    PDBN_RETURN_IF(!(rweight >= 0.0) || !isfinite(rweight), err, PDBN_ERR_VALUE,
+                   "reverse_weight must be non-negative and finite");
     PDBN_RETURN_IF(objective == PDBN_DCIM_SAMPLED && d < 2, err, PDBN_ERR_VALUE,
                    "the sampled objective needs a hidden layer");
     PDBN_RETURN_IF(n == 0 || n > INT32_MAX, err, PDBN_ERR_VALUE, "need 1 to 2^31 rows");
@@ -278,7 +282,7 @@ int PDBN_FN(pdbn_dcim_objective)(const PDBN_FN(pdbn_dcim) *m, int objective,
     real *x = pdbn_ws_take(&ws, n * m->sizes[0], sizeof(real));
     PDBN_FN(pdbn_source_gather)(data, NULL, 0, n, x, m->sizes[0]);
     double f = 0.0, r = 0.0;
-    PDBN_FN(dcim_batch)(m, objective, x, labels, n, seed, epoch, 0, &c, gw, gb, &f, &r);
+    PDBN_FN(dcim_batch)(m, objective, rweight, x, labels, n, seed, epoch, 0, &c, gw, gb, &f, &r);
     *fwd = f / (double)n;
     *rev = r / (double)n;
     pdbn_ws_free(&ws);
@@ -299,6 +303,8 @@ int PDBN_FN(pdbn_dcim_epoch)(const PDBN_FN(pdbn_dcim) *m, const pdbn_dcim_train 
                    "unknown objective");
     PDBN_RETURN_IF(cfg->objective == PDBN_DCIM_SAMPLED && d < 2, err, PDBN_ERR_VALUE,
                    "the sampled objective needs a hidden layer");
+    PDBN_RETURN_IF(!(cfg->reverse_weight >= 0.0) || !isfinite(cfg->reverse_weight), err,
+                   PDBN_ERR_VALUE, "reverse_weight must be non-negative and finite");
     PDBN_RETURN_IF(cfg->batch_size < 1 || cfg->batch_size > INT32_MAX / 2, err, PDBN_ERR_VALUE,
                    "batch_size must be in [1, 2^30)");
     PDBN_RETURN_IF(!(cfg->opt.learning_rate > 0.0), err, PDBN_ERR_VALUE,
@@ -363,8 +369,8 @@ int PDBN_FN(pdbn_dcim_epoch)(const PDBN_FN(pdbn_dcim) *m, const pdbn_dcim_train 
         PDBN_FN(pdbn_source_gather)(data, perm, lo, b, x, n0);
         for (size_t q = 0; q < b; q++) lab[q] = labels[perm[lo + q]];
         double bf = 0.0, br = 0.0;
-        PDBN_FN(dcim_batch)(m, cfg->objective, x, lab, b, cfg->seed, cfg->epoch, (uint32_t)lo, &c,
-                            gw, gb, &bf, &br);
+        PDBN_FN(dcim_batch)(m, cfg->objective, cfg->reverse_weight, x, lab, b, cfg->seed,
+                            cfg->epoch, (uint32_t)lo, &c, gw, gb, &bf, &br);
         f += bf / (double)b;
         r += br / (double)b;
         *t += 1;

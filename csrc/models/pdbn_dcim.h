@@ -32,6 +32,8 @@ enum { PDBN_DCIM_MAX_LAYERS = 16 };
 
 typedef struct pdbn_dcim_train {
     int objective;         /* enum pdbn_dcim_objective */
+    double reverse_weight; /* the reverse term's weight in the gradient (1: Eq. 21/22 as
+                              written, log q summed over the inputs) */
     size_t batch_size;
     pdbn_optim_config opt; /* weight decay on the weights only */
     uint32_t seed, epoch;
@@ -63,8 +65,10 @@ typedef struct pdbn_dcim_train {
      * over rows: *fwd = mean log p(y | x), *rev = mean log q(x | y) (bidirectional) or        \
      * log q(x | x^{d-1}) (sampled; 0 when discriminative); with gw / gb not NULL, their       \
      * gradients (of fwd + rev) w.r.t. every weight and bias. The sampled objective draws     \
-     * x^{d-1} from stream (seed, epoch) and treats the draw as fixed. */                      \
-    int pdbn_dcim_objective_##S(const pdbn_dcim_##S *m, int objective, const pdbn_source *data,  \
+     * x^{d-1} from stream (seed, epoch) and treats the draw as fixed. The gradient is of    \
+     * fwd + rweight * rev (*rev itself is reported unweighted). */                            \
+    int pdbn_dcim_objective_##S(const pdbn_dcim_##S *m, int objective, double rweight,          \
+                                const pdbn_source *data,                                         \
                                 const int64_t *labels, uint32_t seed, uint32_t epoch,            \
                                 double *fwd, double *rev, T *const *gw, T *const *gb,            \
                                 const pdbn_control *ctl, pdbn_error *err);                       \
