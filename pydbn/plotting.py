@@ -200,16 +200,32 @@ def read_png(path):
     return raw[:, 1:].copy()
 
 
-def plot_history(history, ax=None):
-    """Plot a model's learning curve (pseudo-log-likelihood per epoch).
+# The learning curves each estimator records in history_, in order of preference.
+_CURVES = (
+    ("pseudo_likelihood",),                                   # RBM
+    ("objective",),                                           # VPF
+    ("forward_log_likelihood", "reverse_log_likelihood"),     # DCIM
+    ("discriminator_objective", "generator_objective"),       # AdversarialDBN
+    ("reconstruction_error",),                                # DBM
+    ("score",),                                               # DBN
+)
+
+
+def plot_history(history, ax=None, keys=None):
+    """Plot a model's learning curves from its ``history_``.
 
     Parameters
     ----------
     history : dict or fitted estimator
-        A ``history_`` dict with lists ``'epoch'`` and ``'pseudo_likelihood'``
-        (and optionally ``'time'``), or an estimator that has ``history_``.
+        A ``history_`` dict of per-epoch (or per-update) lists, or an estimator that has
+        ``history_``. Without ``keys`` the curves are picked by estimator: RBM
+        ``'pseudo_likelihood'``, VPF ``'objective'``, DCIM forward and reverse
+        log-likelihoods, AdversarialDBN discriminator and generator objectives, DBM
+        ``'reconstruction_error'``, DBN ``'score'``.
     ax : matplotlib.axes.Axes, optional
         Axes to draw on. Default: a new figure.
+    keys : sequence of str, optional
+        The entries of ``history`` to draw.
 
     Returns
     -------
@@ -219,6 +235,8 @@ def plot_history(history, ax=None):
     ------
     ImportError
         If matplotlib is not installed.
+    ValueError
+        If ``history`` holds none of the known curves (or a requested key).
     """
     try:
         import matplotlib.pyplot as plt
@@ -229,14 +247,33 @@ def plot_history(history, ax=None):
         ) from exc
     if hasattr(history, "history_"):
         history = history.history_
-    if "pseudo_likelihood" not in history:
-        raise ValueError("history has no 'pseudo_likelihood' entry")
-    values = np.asarray(history["pseudo_likelihood"], dtype=float)
-    epochs = np.asarray(history.get("epoch", np.arange(1, values.size + 1)), dtype=float)
+    if keys is None:
+        keys = next((k for k in _CURVES if all(name in history for name in k)), None)
+        if keys is None:
+            raise ValueError(f"history holds no known learning curve (its keys: "
+                             f"{sorted(history)}); pass keys=")
+    else:
+        keys = (keys,) if isinstance(keys, str) else tuple(keys)
+        missing = [k for k in keys if k not in history]
+        if missing:
+            raise ValueError(f"history has no {missing} entry")
     if ax is None:
         _, ax = plt.subplots()
-    ax.plot(epochs, values, marker="o")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("pseudo-log-likelihood")
+    for key in keys:
+        values = np.asarray(history[key], dtype=float)
+        x = np.arange(1, values.size + 1, dtype=float)
+        epochs = history.get("epoch")
+        if epochs is not None and len(epochs) == values.size:
+            try:
+                x = np.asarray(epochs, dtype=float)
+            except (TypeError, ValueError):  # e.g. a DBN's mixed layer / up-down labels
+                pass
+        ax.plot(x, values, marker="o" if values.size <= 50 else None,
+                label=key.replace("_", " "))
+    ax.set_xlabel("epoch" if "epoch" in history else "update")
+    if len(keys) == 1:
+        ax.set_ylabel(keys[0].replace("_", " "))
+    else:
+        ax.legend()
     ax.set_title("training history")
     return ax

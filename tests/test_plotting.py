@@ -147,3 +147,36 @@ def test_plot_history_draws_the_curve():
     x, y = ax.lines[0].get_data()
     np.testing.assert_array_equal(x, [1, 2, 3])
     np.testing.assert_array_equal(y, [-30.0, -25.0, -22.0])
+
+
+@pytest.mark.parametrize("history, keys", [
+    ({"objective": [3.0, 2.0]}, ["objective"]),
+    ({"forward_log_likelihood": [-2.0, -1.0], "reverse_log_likelihood": [-9.0, -8.0],
+      "time": [0.1, 0.1]}, ["forward_log_likelihood", "reverse_log_likelihood"]),
+    ({"discriminator_objective": [-1.4, -1.3, -1.2], "generator_objective": [-0.7, -0.6, -0.5],
+      "real_score": [0.5] * 3, "fake_score": [0.5] * 3},
+     ["discriminator_objective", "generator_objective"]),
+    ({"epoch": [1, 2], "reconstruction_error": [0.03, 0.02]}, ["reconstruction_error"]),
+])
+def test_plot_history_picks_each_estimators_curves(history, keys):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    ax = plot_history(history)
+    assert len(ax.lines) == len(keys)
+    for line, key in zip(ax.lines, keys):
+        np.testing.assert_array_equal(line.get_data()[1], history[key])
+        np.testing.assert_array_equal(line.get_data()[0], np.arange(1, len(history[key]) + 1))
+
+
+def test_plot_history_keys_and_errors():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    h = {"epoch": ["layer 1", "up-down"], "score": [0.1, 0.2], "time": [1.0, 2.0]}
+    ax = plot_history(h)  # non-numeric epochs: plotted against the entry number
+    np.testing.assert_array_equal(ax.lines[0].get_data()[0], [1, 2])
+    ax = plot_history(h, keys="time")
+    np.testing.assert_array_equal(ax.lines[0].get_data()[1], [1.0, 2.0])
+    with pytest.raises(ValueError, match="no known learning curve"):
+        plot_history({"time": [1.0]})
+    with pytest.raises(ValueError, match="has no"):
+        plot_history(h, keys=["loss"])
