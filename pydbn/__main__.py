@@ -11,11 +11,14 @@ demo
     annealed importance sampling; write ``samples.png`` and ``filters.png``.
 
 fit
-    Train a model on a named data set or a ``.npy`` file and save it (joblib).
+    Train a model (rbm, dbn, dbm, vpf, adbn, dcim) on a named data set or a ``.npy`` file
+    and save it (joblib).
 sample
     Draw samples from a saved model and write them as a PNG grid.
 evaluate
-    Print a saved model's pseudo-log-likelihood and its log-likelihood (exact or AIS) on data.
+    Print what each model can say about data: log-likelihood (exact or AIS) for an RBM, the
+    AIS bound for a DBN or DBM, the MPF objective for VPF, the Sec. 3.3 estimate for an
+    AdversarialDBN, accuracy and reverse log-likelihood for a DCIM.
 """
 
 import argparse
@@ -186,26 +189,44 @@ def _hidden_sizes(text):
     return sizes
 
 
+_MODELS = ("rbm", "dbn", "dbm", "vpf", "adbn", "dcim")
+
+
+def _build(args):
+    """The estimator the fit command asks for; unset options keep the estimator's defaults."""
+    from . import DBM, DBN, DCIM, RBM, VPF, AdversarialDBN
+
+    cls = {"rbm": RBM, "dbn": DBN, "dbm": DBM, "vpf": VPF, "adbn": AdversarialDBN,
+           "dcim": DCIM}[args.model]
+    given = dict(learning_rate=args.learning_rate, batch_size=args.batch_size,
+                 n_iter=args.n_iter, method=args.method, k=args.k, momentum=args.momentum,
+                 weight_decay=args.weight_decay, random_state=args.random_state,
+                 verbose=args.verbose, lateral=args.lateral or None, loss=args.loss,
+                 objective=args.objective)
+    accepted = cls().get_params()
+    kwargs = {k: v for k, v in given.items() if v is not None and k in accepted}
+    if args.model == "rbm":
+        kwargs["n_components"] = args.n_components
+    else:
+        kwargs["hidden_layer_sizes"] = _hidden_sizes(args.hidden)
+    if args.model == "dbn":
+        kwargs.update(fine_tune="up-down" if args.n_iter_fine_tune > 0 else None,
+                      n_iter_fine_tune=args.n_iter_fine_tune)
+    return cls(**kwargs)
+
+
 def _fit(args):
-    from . import DBN, RBM
     from .persistence import save_model
 
+    if args.labels and args.model not in ("dbn", "adbn", "dcim"):
+        raise SystemExit("--labels needs --model dbn, adbn or dcim")
+    if args.model == "dcim" and not args.labels:
+        raise SystemExit("a DCIM is a classifier: pass --labels")
     loaded = _load_data(args.data, labels=args.labels)
     X, y = loaded if args.labels else (loaded, None)
     if args.binarize is not None:
         X = (np.asarray(X) > args.binarize).astype(np.float32)
-    common = dict(learning_rate=args.learning_rate, batch_size=args.batch_size,
-                  n_iter=args.n_iter, method=args.method, k=args.k, momentum=args.momentum,
-                  weight_decay=args.weight_decay, random_state=args.random_state,
-                  verbose=args.verbose)
-    if args.model == "dbn":
-        model = DBN(hidden_layer_sizes=_hidden_sizes(args.hidden),
-                    fine_tune="up-down" if args.n_iter_fine_tune > 0 else None,
-                    n_iter_fine_tune=args.n_iter_fine_tune, **common)
-    else:
-        if args.labels:
-            raise SystemExit("--labels needs --model dbn")
-        model = RBM(n_components=args.n_components, **common)
+    model = _build(args)
     start = time.perf_counter()
     model.fit(X, y)
     save_model(model, args.out)
@@ -214,42 +235,86 @@ def _fit(args):
     return 0
 
 
+def _label(model, label):
+    """A --label as the model's class type ("3" -> 3 for integer classes)."""
+    classes = getattr(model, "classes_", None)
+    if label is None or classes is None:
+        return label
+    return np.asarray(label).astype(classes.dtype)
+
+
 def _sample(args):
     from .persistence import load_model
     from .plotting import save_png, tile_images
 
-    from . import DBN
+    from . import DBM, DBN, DCIM, VPF, AdversarialDBN
 
     model = load_model(args.model)
+    label = _label(model, args.label)
+    labelled = isinstance(model, (DBN, AdversarialDBN, DCIM))
+    if label is not None and not labelled:
+        raise SystemExit("--label needs a DBN, AdversarialDBN or DCIM fitted with labels")
+    n, steps, rs = args.n_samples, args.n_steps, args.random_state
     if isinstance(model, DBN):
-        label = args.label
-        if label is not None and model.classes_ is not None:
-            label = np.asarray(label).astype(model.classes_.dtype)  # "3" -> 3 for int classes
-        samples = model.sample(args.n_samples, y=label, n_gibbs=args.n_steps,
-                               random_state=args.random_state, return_means=not args.states)
+        samples = model.sample(n, y=label, n_gibbs=1000 if steps is None else steps,
+                               random_state=rs, return_means=not args.states)
+    elif isinstance(model, DBM):
+        samples = model.sample(n, n_gibbs=1000 if steps is None else steps, random_state=rs,
+                               return_means=not args.states)
+    elif isinstance(model, VPF):
+        samples = model.sample(n, n_gibbs=steps, binary=args.states, random_state=rs)
+    elif isinstance(model, AdversarialDBN):
+        if model.classes_ is not None and label is None:
+            label = np.resize(model.classes_, n)  # every class in turn
+        samples = model.sample(n, y=label, return_probabilities=not args.states,
+                               random_state=rs)
+    elif isinstance(model, DCIM):
+        labels = np.resize(model.classes_, n) if label is None else np.repeat(label, n)
+        samples = model.sample(labels, random_state=rs)
     else:
-        if args.label is not None:
-            raise SystemExit("--label needs a DBN fitted with labels")
-        samples = model.sample(args.n_samples, n_steps=args.n_steps,
-                               random_state=args.random_state, return_means=not args.states)
+        samples = model.sample(n, n_steps=1000 if steps is None else steps, random_state=rs,
+                               return_means=not args.states)
     side = int(round(np.sqrt(samples.shape[1])))
     shape = (side, side) if side * side == samples.shape[1] else (1, samples.shape[1])
     save_png(args.out, tile_images(samples, shape=shape))
-    print(f"{args.n_samples} samples ({args.n_steps} Gibbs steps) written to {args.out}")
+    print(f"{n} samples written to {args.out}")
     return 0
 
 
 def _evaluate(args):
     from .persistence import load_model
 
-    from . import DBN
+    from . import DBM, DBN, DCIM, VPF, AdversarialDBN
 
     model = load_model(args.model)
-    X = _load_data(args.data, kind=args.kind)
+    needs_y = isinstance(model, DCIM) or (
+        isinstance(model, (DBN, AdversarialDBN)) and model.classes_ is not None)
+    loaded = _load_data(args.data, kind=args.kind, labels=needs_y)
+    X, y = loaded if needs_y else (loaded, None)
     if args.binarize is not None:
         X = (np.asarray(X) > args.binarize).astype(np.float32)
     if isinstance(model, DBN):
-        return _evaluate_dbn(model, X, args)
+        return _evaluate_dbn(model, X, y, args)
+    if isinstance(model, DBM):
+        log_z, std = model.log_partition("ais", n_chains=args.n_chains, n_betas=args.n_betas,
+                                         random_state=0, return_std=True)
+        bound = model.lower_bound(X, log_z=log_z)
+        print(f"log Z (ais): {log_z:.3f} +- {std:.3f}")
+        print(f"mean lower bound on log p(x): {bound.mean():.3f} nats (+- {std:.3f} from log Z)")
+        return 0
+    if isinstance(model, VPF):
+        print(f"MPF objective (flow out of the data, lower is better): "
+              f"{model.objective(X, random_state=0):.4f}")
+        return 0
+    if isinstance(model, AdversarialDBN):
+        ll = model.log_likelihood(X, y, n_samples=args.n_samples, random_state=0)
+        print(f"mean log p(x) (Sec. 3.3 estimate, {args.n_samples} samples): {ll.mean():.3f} "
+              "nats")
+        return 0
+    if isinstance(model, DCIM):
+        print(f"accuracy: {model.score(X, y):.4f}")
+        print(f"mean reverse log q(x | y): {model.reverse_log_likelihood(X, y).mean():.3f} nats")
+        return 0
     print(f"pseudo-log-likelihood: {model.score_samples(X).mean():.3f}")
     log_z, std = model.log_partition(args.method, n_chains=args.n_chains, n_betas=args.n_betas,
                                      random_state=0, return_std=True)
@@ -259,9 +324,8 @@ def _evaluate(args):
     return 0
 
 
-def _evaluate_dbn(model, X, args):
+def _evaluate_dbn(model, X, y, args):
     if model.classes_ is not None:
-        _, y = _load_data(args.data, kind=args.kind, labels=True)
         print(f"accuracy: {model.score(X, y):.4f}")
     log_z, std = model.log_partition(args.method, n_chains=args.n_chains, n_betas=args.n_betas,
                                      random_state=0, return_std=True)
@@ -297,26 +361,35 @@ def build_parser():
                       help="train on the 1797 digits only, without the 1-pixel shifted copies")
     demo.set_defaults(func=_demo)
 
-    fit = commands.add_parser("fit", help="train an RBM or a DBN and save it (joblib)")
-    fit.add_argument("--model", choices=["rbm", "dbn"], default="rbm")
+    fit = commands.add_parser("fit", help="train a model and save it (joblib)")
+    fit.add_argument("--model", choices=_MODELS, default="rbm")
     fit.add_argument("--hidden", default="500,500",
-                     help="DBN hidden layer sizes, comma-separated (default 500,500)")
+                     help="hidden layer sizes of every model but the RBM, comma-separated "
+                          "(default 500,500)")
     fit.add_argument("--labels", action="store_true",
-                     help="DBN: train label units on the data set's labels")
+                     help="train with the data set's labels (DBN label units, conditional "
+                          "AdversarialDBN; required by DCIM)")
+    fit.add_argument("--lateral", action="store_true", help="VPF: lateral weights")
+    fit.add_argument("--loss", choices=["gan", "wgan", "mle"], default=None,
+                     help="AdversarialDBN loss (default gan)")
+    fit.add_argument("--objective", choices=["bidirectional", "sampled", "discriminative"],
+                     default=None, help="DCIM objective (default bidirectional)")
     fit.add_argument("--n-iter-fine-tune", type=int, default=0,
                      help="DBN: up-down fine-tuning epochs (default 0: none)")
     fit.add_argument("--data", default="digits",
                      help="digits, mnist, mnist-binarized, fashion-mnist or a .npy file")
     fit.add_argument("--binarize", type=float, default=None, help="threshold the data at this value")
     fit.add_argument("--out", default="model.joblib", help="output file (default model.joblib)")
-    fit.add_argument("--n-components", type=int, default=256)
-    fit.add_argument("--learning-rate", type=float, default=0.1)
-    fit.add_argument("--batch-size", type=int, default=10)
-    fit.add_argument("--n-iter", type=int, default=10)
-    fit.add_argument("--method", choices=["pcd", "cd"], default="pcd")
-    fit.add_argument("--k", type=int, default=1)
-    fit.add_argument("--momentum", type=float, default=0.0)
-    fit.add_argument("--weight-decay", type=float, default=0.0)
+    fit.add_argument("--n-components", type=int, default=256, help="RBM hidden units")
+    fit.add_argument("--learning-rate", type=float, default=None,
+                     help="default: the model's own (RBM/DBN 0.1)")
+    fit.add_argument("--batch-size", type=int, default=None, help="default: the model's own")
+    fit.add_argument("--n-iter", type=int, default=None, help="default: the model's own")
+    fit.add_argument("--method", choices=["pcd", "cd", "vpf"], default=None,
+                     help="RBM/DBN training method (default pcd)")
+    fit.add_argument("--k", type=int, default=None)
+    fit.add_argument("--momentum", type=float, default=None)
+    fit.add_argument("--weight-decay", type=float, default=None)
     fit.add_argument("--random-state", type=int, default=0)
     fit.add_argument("--verbose", type=int, default=1)
     fit.set_defaults(func=_fit)
@@ -325,10 +398,12 @@ def build_parser():
     sample.add_argument("model", help="a file written by 'fit' (pydbn.save_model)")
     sample.add_argument("--out", default="samples.png")
     sample.add_argument("--n-samples", type=int, default=100)
-    sample.add_argument("--n-steps", type=int, default=1000,
-                        help="Gibbs steps (in the top RBM for a DBN)")
+    sample.add_argument("--n-steps", type=int, default=None,
+                        help="Gibbs steps (RBM, DBM, DBN top RBM: default 1000; VPF: per pair "
+                             "of layers, default the model's)")
     sample.add_argument("--label", default=None,
-                        help="DBN with labels: the class to generate (a label as in the data)")
+                        help="models fitted with labels: the class to generate (a label as in "
+                             "the data; default every class in turn)")
     sample.add_argument("--random-state", type=int, default=0)
     sample.add_argument("--states", action="store_true",
                         help="binary states instead of p(v | h) of the last step")
@@ -342,6 +417,8 @@ def build_parser():
     evaluate.add_argument("--method", choices=["exact", "ais"], default="ais")
     evaluate.add_argument("--n-chains", type=int, default=100)
     evaluate.add_argument("--n-betas", type=int, default=14500)
+    evaluate.add_argument("--n-samples", type=int, default=10000,
+                          help="AdversarialDBN: forward samples of the Sec. 3.3 estimate")
     evaluate.set_defaults(func=_evaluate)
     return parser
 

@@ -78,3 +78,57 @@ def test_cli_turns_bad_settings_into_a_message():
         main(["fit", "--model", "dbn", "--hidden", "5,x"])
     with pytest.raises(SystemExit, match="--labels needs --model dbn"):
         main(["fit", "--labels"])
+
+
+@pytest.mark.parametrize("model, extra, cls", [
+    ("dbm", ["--hidden", "8,6", "--n-iter", "1"], "DBM"),
+    ("vpf", ["--hidden", "8", "--lateral", "--n-iter", "2"], "VPF"),
+    ("adbn", ["--hidden", "8", "--n-iter", "100", "--loss", "wgan"], "AdversarialDBN"),
+    ("adbn", ["--hidden", "8", "--n-iter", "100", "--labels"], "AdversarialDBN"),
+    ("dcim", ["--hidden", "8", "--n-iter", "2", "--labels", "--objective", "sampled"], "DCIM"),
+])
+def test_every_model_fits_samples_and_evaluates(tmp_path, capsys, model, extra, cls):
+    model_file = tmp_path / "m.joblib"
+    assert main(["fit", "--model", model, "--data", "digits", "--out", str(model_file),
+                 "--verbose", "0", "--batch-size", "20"] + extra) == 0
+    fitted = pydbn.load_model(model_file)
+    assert type(fitted).__name__ == cls
+    # the options reached the estimator; the others kept its defaults
+    params = fitted.get_params()
+    assert params["batch_size"] == 20 and params["random_state"] == 0
+    assert params["learning_rate"] == type(fitted)().get_params()["learning_rate"]
+    if "--lateral" in extra:
+        assert params["lateral"] is True
+    if "--loss" in extra:
+        assert params["loss"] == "wgan"
+    if "--objective" in extra:
+        assert params["objective"] == "sampled"
+    # the saved model equals one trained directly with the same settings
+    X, y = pydbn.datasets.load_digits_binary()
+    direct = type(fitted)(**params).fit(X, y if "--labels" in extra else None) \
+        if cls != "DCIM" else type(fitted)(**params).fit(X, y)
+    first = fitted.components_[0]
+    np.testing.assert_array_equal(first, direct.components_[0])
+
+    png = tmp_path / "s.png"
+    assert main(["sample", str(model_file), "--n-samples", "10", "--n-steps", "2",
+                 "--out", str(png)]) == 0
+    assert read_png(png).ndim == 2
+
+    capsys.readouterr()
+    assert main(["evaluate", str(model_file), "--data", "digits", "--n-betas", "200",
+                 "--n-chains", "10", "--n-samples", "200"]) == 0
+    out = capsys.readouterr().out
+    expected = {"DBM": "mean lower bound on log p(x):", "VPF": "MPF objective",
+                "AdversarialDBN": "mean log p(x) (Sec. 3.3", "DCIM": "accuracy:"}[cls]
+    assert expected in out
+    value = float(out.split(expected)[1].split(":")[-1].split()[0]) if cls != "VPF" else \
+        float(out.split("): ")[1].split()[0])
+    assert np.isfinite(value)
+
+
+def test_fit_refuses_labels_where_the_model_takes_none(capsys):
+    with pytest.raises(SystemExit, match="--labels needs"):
+        main(["fit", "--model", "vpf", "--labels", "--data", "digits"])
+    with pytest.raises(SystemExit, match="DCIM is a classifier"):
+        main(["fit", "--model", "dcim", "--data", "digits"])
