@@ -21,8 +21,8 @@ from ._base import InterruptGuard, StreamMixin, as_source, on_main_thread
 from .rbm import RBM, _VISIBLE, _check_positive_int
 
 _HISTORY_ROWS = 1000
-_LAYER_PARAMS = ("learning_rate", "batch_size", "n_iter", "method", "k", "momentum",
-                 "weight_decay")
+_LAYER_PARAMS = ("learning_rate", "learning_rate_decay", "batch_size", "n_iter", "method", "k",
+                 "momentum", "weight_decay")
 
 
 def _scalar_or_sequence(kind, low, closed="left"):
@@ -46,6 +46,8 @@ class DBN(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         Units in each hidden layer, bottom to top; the last two layers form the top RBM.
     learning_rate : float or sequence of float, default=0.1
         Greedy training step size, one value or one per layer.
+    learning_rate_decay : float or sequence of float, default=0.0
+        Per layer: its RBM's epoch t uses ``learning_rate / (1 + learning_rate_decay * t)``.
     batch_size : int or sequence of int, default=10
         Minibatch size (and PCD chains) of each layer's RBM.
     n_iter : int or sequence of int, default=10
@@ -131,6 +133,7 @@ class DBN(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "learning_rate": _scalar_or_sequence(Real, 0, "neither"),
+        "learning_rate_decay": _scalar_or_sequence(Real, 0),
         "batch_size": _scalar_or_sequence(Integral, 1),
         "n_iter": _scalar_or_sequence(Integral, 0),
         "method": [StrOptions({"pcd", "cd"}), "array-like"],
@@ -154,6 +157,7 @@ class DBN(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         hidden_layer_sizes=(500, 500),
         *,
         learning_rate=0.1,
+        learning_rate_decay=0.0,
         batch_size=10,
         n_iter=10,
         method="pcd",
@@ -173,6 +177,7 @@ class DBN(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.learning_rate = learning_rate
+        self.learning_rate_decay = learning_rate_decay
         self.batch_size = batch_size
         self.n_iter = n_iter
         self.method = method

@@ -48,6 +48,10 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     learning_rate : float, default=0.1
         Step size of the parameter updates. Gaussian visible units usually need a much
         smaller one (1e-3 to 1e-2) on standardized data.
+    learning_rate_decay : float, default=0.0
+        Epoch t (counted from 0 over every fit / partial_fit pass) uses
+        ``learning_rate / (1 + learning_rate_decay * t)`` (as :class:`pydbn.DBM`); 0 keeps the
+        rate constant, as scikit-learn's BernoulliRBM does.
     batch_size : int, default=10
         Examples per minibatch, and the number of persistent chains for ``method='pcd'``.
     n_iter : int, default=10
@@ -124,6 +128,7 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate_decay": [Interval(Real, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "n_iter": [Interval(Integral, 0, None, closed="left")],
         "verbose": ["verbose"],
@@ -140,6 +145,7 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         n_components=256,
         *,
         learning_rate=0.1,
+        learning_rate_decay=0.0,
         batch_size=10,
         n_iter=10,
         verbose=0,
@@ -152,6 +158,7 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     ):
         self.n_components = n_components
         self.learning_rate = learning_rate
+        self.learning_rate_decay = learning_rate_decay
         self.batch_size = batch_size
         self.n_iter = n_iter
         self.verbose = verbose
@@ -262,6 +269,10 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 self._record_epoch(score, elapsed)
                 guard.check()
 
+    def _epoch_learning_rate(self):
+        done = len(self.history_["epoch"])
+        return float(self.learning_rate) / (1.0 + float(self.learning_rate_decay) * done)
+
     def _check_vpf(self):
         if self.visible != "bernoulli" or self._n_labels or self._sample_input or \
                 self._up_scale != 1.0 or self._down_scale != 1.0:
@@ -279,7 +290,7 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             self._vpf_steps = 0
         _, self._vpf_steps = _core.vpf_epoch(
             params, source, self._vpf_state, int(self._vpf_steps),
-            learning_rate=float(self.learning_rate),
+            learning_rate=self._epoch_learning_rate(),
             beta1=0.9,
             beta2=0.999,
             eps=1e-8,
@@ -303,7 +314,7 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             method=_METHOD[self.method],
             k=int(self.k),
             batch_size=int(self.batch_size),
-            learning_rate=float(self.learning_rate),
+            learning_rate=self._epoch_learning_rate(),
             momentum=float(self.momentum),
             weight_decay=float(self.weight_decay),
             seed=seed,

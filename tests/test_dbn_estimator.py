@@ -903,8 +903,8 @@ def test_pickle_round_trip_and_deepcopy_give_identical_outputs(dtype):
 
 
 def test_clone_copies_parameters_and_no_fitted_state():
-    params = dict(hidden_layer_sizes=(7, 5, 3), learning_rate=(0.1, 0.05, 0.02), batch_size=7,
-                  n_iter=(1, 2, 1), method=["cd", "pcd", "pcd"], k=2, momentum=0.5,
+    params = dict(hidden_layer_sizes=(7, 5, 3), learning_rate=(0.1, 0.05, 0.02),
+                  learning_rate_decay=(0.0, 0.5, 1.0), batch_size=7, n_iter=(1, 2, 1), method=["cd", "pcd", "pcd"], k=2, momentum=0.5,
                   weight_decay=1e-4, visible="gaussian", propagate="sample",
                   fine_tune="up-down", n_iter_fine_tune=1, learning_rate_fine_tune=0.02,
                   k_fine_tune=2, use_labels=False, transform_layers="all", random_state=4,
@@ -1120,3 +1120,13 @@ def test_layer_failing_before_its_first_epoch_leaves_a_consistent_network(monkey
         dbn.fit(X)
     monkeypatch.undo()
     _check_consistent_interrupted_network(dbn, X, sizes, n_kept=1)
+
+
+def test_learning_rate_decay_reaches_each_layer():
+    X = (np.random.default_rng(3).random((40, 6)) < 0.5).astype(float)
+    dbn = DBN(hidden_layer_sizes=(4, 3), learning_rate_decay=(0.0, 2.0), n_iter=2,
+              random_state=0).fit(X)
+    assert [r.learning_rate_decay for r in dbn.rbms_] == [0.0, 2.0]
+    with pytest.raises(ValueError, match="learning_rate_decay"):
+        DBN(hidden_layer_sizes=(4, 3), learning_rate_decay=(0.0, 1.0, 2.0)).fit(X)
+

@@ -857,3 +857,25 @@ def test_masked_reconstruct_errors_and_streams():
     gauss = RBM(3, visible="gaussian", n_iter=1, learning_rate=0.01, random_state=0).fit(X)
     with pytest.raises(ValueError, match="binary visible units"):
         gauss.reconstruct(X, mask)
+
+
+# ---------------------------------------------------------------------------------------------
+# learning_rate_decay
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("method", ["pcd", "cd", "vpf"])
+def test_epoch_t_runs_at_learning_rate_over_one_plus_decay_t(method):
+    X = binary_data(60, 8, seed=5)
+    lr = 1e-3 if method == "vpf" else 0.05
+    base = dict(n_iter=0, batch_size=10, method=method, random_state=2)
+    # three epochs with decay d equal three partial_fit epochs at lr, lr/(1+d), lr/(1+2d)
+    decayed = RBM(4, learning_rate=lr, learning_rate_decay=0.5, **dict(base, n_iter=3)).fit(X)
+    manual = RBM(4, learning_rate=lr, **base).fit(X)
+    for t in range(3):
+        manual.set_params(learning_rate=lr / (1 + 0.5 * t)).partial_fit(X)
+    np.testing.assert_allclose(decayed.components_, manual.components_, rtol=1e-12, atol=0)
+    # the decay is not silently ignored
+    constant = RBM(4, learning_rate=lr, **dict(base, n_iter=3)).fit(X)
+    assert not np.allclose(constant.components_, decayed.components_)
+    # decay 0 is the constant rate exactly
+    zero = RBM(4, learning_rate=lr, learning_rate_decay=0.0, **dict(base, n_iter=3)).fit(X)
+    np.testing.assert_array_equal(zero.components_, constant.components_)
