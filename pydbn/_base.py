@@ -181,3 +181,16 @@ def blas_threads_for(rows, width):
         return contextlib.nullcontext()
     return controller.select(filepath=ours[0]).limit(limits=1)
 
+
+def layer_sizes(value, message, minimum=1):
+    """Layer widths from an int or a sequence of ints (booleans refused), at least ``minimum``
+    of them; otherwise ``ValueError(f"{message}, got {value!r}")``."""
+    from numbers import Integral
+
+    sizes = (value,) if isinstance(value, Integral) else tuple(value)
+    if len(sizes) < minimum or any(
+        isinstance(s, (bool, np.bool_)) or not isinstance(s, Integral) or s < 1 for s in sizes
+    ):
+        raise ValueError(f"{message}, got {value!r}")
+    return tuple(int(s) for s in sizes)
+

@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from . import _core
 from ._base import InterruptGuard, StreamMixin, as_source, keep_input_attributes_on_failure
+from ._base import layer_sizes
 from ._base import blas_threads_for, on_main_thread
 from .rbm import _check_positive_int
 
@@ -186,13 +187,8 @@ class AdversarialDBN(StreamMixin, BaseEstimator):
 
     @staticmethod
     def _widths(value, name, allow_empty):
-        sizes = (value,) if isinstance(value, Integral) else tuple(value)
-        if (not sizes and not allow_empty) or any(
-            isinstance(s, (bool, np.bool_)) or not isinstance(s, Integral) or s < 1
-            for s in sizes
-        ):
-            raise ValueError(f"{name} must hold positive integers, got {value!r}")
-        return tuple(int(s) for s in sizes)
+        return layer_sizes(value, f"{name} must hold positive integers",
+                           minimum=0 if allow_empty else 1)
 
     def _dtype(self):
         return self.intercepts_[0].dtype

@@ -20,6 +20,7 @@ from ._base import (
     StreamMixin,
     as_source,
     keep_input_attributes_on_failure,
+    layer_sizes,
     log_mean_exp,
     on_main_thread,
     update_visible_mean,
@@ -172,17 +173,8 @@ class DBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     # ------------------------------------------------------------------ plumbing
 
     def _sizes(self):
-        sizes = self.hidden_layer_sizes
-        sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
-        if len(sizes) < 2 or any(
-            isinstance(s, (bool, np.bool_)) or not isinstance(s, Integral) or s < 1
-            for s in sizes
-        ):
-            raise ValueError(
-                "hidden_layer_sizes must hold at least two positive integers (a single "
-                f"hidden layer is an RBM), got {self.hidden_layer_sizes!r}"
-            )
-        return tuple(int(s) for s in sizes)
+        return layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes must hold at least two "
+                           "positive integers (a single hidden layer is an RBM)", minimum=2)
 
     @property
     def _n_features_out(self):

@@ -17,7 +17,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from . import _core
-from ._base import InterruptGuard, StreamMixin, as_source, on_main_thread
+from ._base import InterruptGuard, StreamMixin, as_source, layer_sizes, on_main_thread
 from .rbm import RBM, _VISIBLE, _check_positive_int
 
 _HISTORY_ROWS = 1000
@@ -198,16 +198,7 @@ class DBN(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     # ------------------------------------------------------------------ plumbing
 
     def _sizes(self):
-        sizes = self.hidden_layer_sizes
-        sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
-        if len(sizes) == 0 or any(
-            isinstance(s, (bool, np.bool_)) or not isinstance(s, Integral) or s < 1
-            for s in sizes
-        ):
-            raise ValueError(
-                f"hidden_layer_sizes must be positive integers, got {self.hidden_layer_sizes!r}"
-            )
-        return tuple(int(s) for s in sizes)
+        return layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes must be positive integers")
 
     def _layer_settings(self, n_layers):
         """Per-layer RBM keyword arguments, from scalars or sequences of length n_layers."""

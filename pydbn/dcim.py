@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from . import _core
 from ._base import InterruptGuard, StreamMixin, as_source, keep_input_attributes_on_failure
+from ._base import layer_sizes
 from ._base import on_main_thread
 from .rbm import _check_positive_int
 
@@ -148,15 +149,11 @@ class DCIM(StreamMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------------ plumbing
 
     def _hidden(self):
-        sizes = self.hidden_layer_sizes
-        sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
-        if any(isinstance(s, (bool, np.bool_)) or not isinstance(s, Integral) or s < 1
-               for s in sizes):
-            raise ValueError(
-                f"hidden_layer_sizes must hold positive integers, got {self.hidden_layer_sizes!r}")
+        sizes = layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes must hold positive "
+                            "integers", minimum=0)
         if self.objective == "sampled" and not sizes:
             raise ValueError("objective='sampled' needs at least one hidden layer")
-        return tuple(int(s) for s in sizes)
+        return sizes
 
     def _dtype(self):
         return self.intercepts_[0].dtype

@@ -21,6 +21,7 @@ from ._base import (
     StreamMixin,
     as_source,
     keep_input_attributes_on_failure,
+    layer_sizes,
     on_main_thread,
 )
 from .rbm import _check_positive_int
@@ -188,17 +189,8 @@ class VPF(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     # ------------------------------------------------------------------ plumbing
 
     def _sizes(self):
-        sizes = self.hidden_layer_sizes
-        sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
-        if len(sizes) < 1 or any(
-            isinstance(s, (bool, np.bool_)) or not isinstance(s, Integral) or s < 1
-            for s in sizes
-        ):
-            raise ValueError(
-                "hidden_layer_sizes must hold at least one positive integer, got "
-                f"{self.hidden_layer_sizes!r}"
-            )
-        return tuple(int(s) for s in sizes)
+        return layer_sizes(self.hidden_layer_sizes,
+                           "hidden_layer_sizes must hold at least one positive integer")
 
     @property
     def _n_features_out(self):
