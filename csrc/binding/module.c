@@ -120,6 +120,43 @@ static int model_tuple(PyObject *obj, const char *what)
     return 1;
 }
 
+/* The parameter lists of a layered model: biases lb (one 1-D array per layer, whose lengths give
+ * sizes) and weights lw (one fewer; lw[k] of shape (sizes[k+1], sizes[k])), all of one float
+ * dtype. Fills *typenum, sizes, b, w and clears *writeable if any array is read-only; `what`
+ * names the model in messages. The caller has checked the lists' lengths. */
+static int layered_params(PyObject *lw, PyObject *lb, const char *what, int *typenum,
+                          size_t *sizes, void **w, void **b, int *writeable)
+{
+    const Py_ssize_t n = PyList_GET_SIZE(lb);
+    PyObject *first = PyList_GET_ITEM(lb, 0);
+    if (!PyArray_Check(first) || !array_typenum_ok(PyArray_TYPE((PyArrayObject *)first))) {
+        PyErr_Format(PyExc_ValueError, "%s arrays must be float32 or float64", what);
+        return 0;
+    }
+    const int t = PyArray_TYPE((PyArrayObject *)first);
+    *typenum = t;
+    *writeable = 1;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *ob = PyList_GET_ITEM(lb, k);
+        if (!param_array(ob, 1, t, "intercepts_")) return 0;
+        sizes[k] = (size_t)PyArray_DIM((PyArrayObject *)ob, 0);
+        b[k] = PyArray_DATA((PyArrayObject *)ob);
+        *writeable = *writeable && PyArray_ISWRITEABLE((PyArrayObject *)ob);
+    }
+    for (Py_ssize_t k = 0; k + 1 < n; k++) {
+        PyObject *ow = PyList_GET_ITEM(lw, k);
+        if (!param_array(ow, 2, t, "components_")) return 0;
+        PyArrayObject *a = (PyArrayObject *)ow;
+        if ((size_t)PyArray_DIM(a, 0) != sizes[k + 1] || (size_t)PyArray_DIM(a, 1) != sizes[k]) {
+            PyErr_Format(PyExc_ValueError, "%s weights %zd do not match the biases", what, k);
+            return 0;
+        }
+        w[k] = PyArray_DATA(a);
+        *writeable = *writeable && PyArray_ISWRITEABLE(a);
+    }
+    return 1;
+}
+
 typedef struct rbm_arg {
     int typenum;
     int writeable; /* all three parameter arrays can be written */
@@ -807,32 +844,8 @@ static int dbm_conv(PyObject *obj, void *out)
         PyErr_SetString(PyExc_ValueError, "a DBM needs L weight matrices and L + 1 biases");
         return 0;
     }
-    PyObject *first = PyList_GET_ITEM(lw, 0);
-    if (!PyArray_Check(first) || !array_typenum_ok(PyArray_TYPE((PyArrayObject *)first))) {
-        PyErr_SetString(PyExc_ValueError, "DBM arrays must be float32 or float64");
+    if (!layered_params(lw, lb, "DBM", &m->typenum, m->sizes, m->w, m->b, &m->writeable))
         return 0;
-    }
-    const int t = PyArray_TYPE((PyArrayObject *)first);
-    m->typenum = t;
-    m->writeable = 1;
-    for (Py_ssize_t k = 0; k <= L; k++) {
-        PyObject *ob = PyList_GET_ITEM(lb, k);
-        if (!param_array(ob, 1, t, "intercepts_")) return 0;
-        m->sizes[k] = (size_t)PyArray_DIM((PyArrayObject *)ob, 0);
-        m->b[k] = PyArray_DATA((PyArrayObject *)ob);
-        m->writeable = m->writeable && PyArray_ISWRITEABLE((PyArrayObject *)ob);
-    }
-    for (Py_ssize_t k = 0; k < L; k++) {
-        PyObject *ow = PyList_GET_ITEM(lw, k);
-        if (!param_array(ow, 2, t, "components_")) return 0;
-        PyArrayObject *a = (PyArrayObject *)ow;
-        if ((size_t)PyArray_DIM(a, 0) != m->sizes[k + 1] || (size_t)PyArray_DIM(a, 1) != m->sizes[k]) {
-            PyErr_Format(PyExc_ValueError, "DBM weights %zd do not match the biases", k);
-            return 0;
-        }
-        m->w[k] = PyArray_DATA(a);
-        m->writeable = m->writeable && PyArray_ISWRITEABLE(a);
-    }
     m->f.n_hidden_layers = m->d.n_hidden_layers = (size_t)L;
     m->f.sizes = m->d.sizes = m->sizes;
     m->f.weights = (float *const *)m->w;
@@ -1106,21 +1119,10 @@ static int bm_conv(PyObject *obj, void *out)
                         "a Boltzmann machine needs L weight matrices, L + 1 laterals and biases");
         return 0;
     }
-    PyObject *first = PyList_GET_ITEM(lb, 0);
-    if (!PyArray_Check(first) || !array_typenum_ok(PyArray_TYPE((PyArrayObject *)first))) {
-        PyErr_SetString(PyExc_ValueError, "model arrays must be float32 or float64");
+    if (!layered_params(lw, lb, "the model's", &m->typenum, m->sizes, m->w, m->b,
+                        &m->writeable))
         return 0;
-    }
-    const int t = PyArray_TYPE((PyArrayObject *)first);
-    m->typenum = t;
-    m->writeable = 1;
-    for (Py_ssize_t k = 0; k <= L; k++) {
-        PyObject *ob = PyList_GET_ITEM(lb, k);
-        if (!param_array(ob, 1, t, "intercepts_")) return 0;
-        m->sizes[k] = (size_t)PyArray_DIM((PyArrayObject *)ob, 0);
-        m->b[k] = PyArray_DATA((PyArrayObject *)ob);
-        m->writeable = m->writeable && PyArray_ISWRITEABLE((PyArrayObject *)ob);
-    }
+    const int t = m->typenum;
     for (Py_ssize_t k = 0; k <= L; k++) {
         PyObject *ol = PyList_GET_ITEM(ll, k);
         if (ol == Py_None) continue;
@@ -1132,17 +1134,6 @@ static int bm_conv(PyObject *obj, void *out)
             return 0;
         }
         m->lat[k] = PyArray_DATA(a);
-        m->writeable = m->writeable && PyArray_ISWRITEABLE(a);
-    }
-    for (Py_ssize_t k = 0; k < L; k++) {
-        PyObject *ow = PyList_GET_ITEM(lw, k);
-        if (!param_array(ow, 2, t, "components_")) return 0;
-        PyArrayObject *a = (PyArrayObject *)ow;
-        if ((size_t)PyArray_DIM(a, 0) != m->sizes[k + 1] || (size_t)PyArray_DIM(a, 1) != m->sizes[k]) {
-            PyErr_Format(PyExc_ValueError, "weights %zd do not match the biases", k);
-            return 0;
-        }
-        m->w[k] = PyArray_DATA(a);
         m->writeable = m->writeable && PyArray_ISWRITEABLE(a);
     }
     m->f.n_hidden_layers = m->d.n_hidden_layers = (size_t)L;
@@ -1577,32 +1568,9 @@ static int adbn_conv(PyObject *obj, void *out)
         PyErr_SetString(PyExc_ValueError, "a generator needs L >= 2 biases and L - 1 weights");
         return 0;
     }
-    PyObject *first = PyList_GET_ITEM(lb, 0);
-    if (!PyArray_Check(first) || !array_typenum_ok(PyArray_TYPE((PyArrayObject *)first))) {
-        PyErr_SetString(PyExc_ValueError, "generator arrays must be float32 or float64");
+    if (!layered_params(lw, lb, "generator", &m->typenum, m->sizes, m->w, m->b,
+                        &m->writeable))
         return 0;
-    }
-    const int t = PyArray_TYPE((PyArrayObject *)first);
-    m->typenum = t;
-    m->writeable = 1;
-    for (Py_ssize_t l = 0; l < L; l++) {
-        PyObject *ob = PyList_GET_ITEM(lb, l);
-        if (!param_array(ob, 1, t, "intercepts_")) return 0;
-        m->sizes[l] = (size_t)PyArray_DIM((PyArrayObject *)ob, 0);
-        m->b[l] = PyArray_DATA((PyArrayObject *)ob);
-        m->writeable = m->writeable && PyArray_ISWRITEABLE((PyArrayObject *)ob);
-    }
-    for (Py_ssize_t l = 0; l + 1 < L; l++) {
-        PyObject *ow = PyList_GET_ITEM(lw, l);
-        if (!param_array(ow, 2, t, "components_")) return 0;
-        PyArrayObject *a = (PyArrayObject *)ow;
-        if ((size_t)PyArray_DIM(a, 0) != m->sizes[l + 1] || (size_t)PyArray_DIM(a, 1) != m->sizes[l]) {
-            PyErr_Format(PyExc_ValueError, "generator weights %zd do not match the biases", l);
-            return 0;
-        }
-        m->w[l] = PyArray_DATA(a);
-        m->writeable = m->writeable && PyArray_ISWRITEABLE(a);
-    }
     m->f.n_layers = m->d.n_layers = (size_t)L;
     m->f.sizes = m->d.sizes = m->sizes;
     m->f.conditional = m->d.conditional = cond;
@@ -1987,32 +1955,8 @@ static int dcim_conv(PyObject *obj, void *out)
         PyErr_SetString(PyExc_ValueError, "a DCIM needs d weight matrices and d + 1 biases");
         return 0;
     }
-    PyObject *first = PyList_GET_ITEM(lb, 0);
-    if (!PyArray_Check(first) || !array_typenum_ok(PyArray_TYPE((PyArrayObject *)first))) {
-        PyErr_SetString(PyExc_ValueError, "DCIM arrays must be float32 or float64");
+    if (!layered_params(lw, lb, "DCIM", &m->typenum, m->sizes, m->w, m->b, &m->writeable))
         return 0;
-    }
-    const int t = PyArray_TYPE((PyArrayObject *)first);
-    m->typenum = t;
-    m->writeable = 1;
-    for (Py_ssize_t k = 0; k <= d; k++) {
-        PyObject *ob = PyList_GET_ITEM(lb, k);
-        if (!param_array(ob, 1, t, "intercepts_")) return 0;
-        m->sizes[k] = (size_t)PyArray_DIM((PyArrayObject *)ob, 0);
-        m->b[k] = PyArray_DATA((PyArrayObject *)ob);
-        m->writeable = m->writeable && PyArray_ISWRITEABLE((PyArrayObject *)ob);
-    }
-    for (Py_ssize_t k = 0; k < d; k++) {
-        PyObject *ow = PyList_GET_ITEM(lw, k);
-        if (!param_array(ow, 2, t, "coefs_")) return 0;
-        PyArrayObject *a = (PyArrayObject *)ow;
-        if ((size_t)PyArray_DIM(a, 0) != m->sizes[k + 1] || (size_t)PyArray_DIM(a, 1) != m->sizes[k]) {
-            PyErr_Format(PyExc_ValueError, "DCIM weights %zd do not match the biases", k);
-            return 0;
-        }
-        m->w[k] = PyArray_DATA(a);
-        m->writeable = m->writeable && PyArray_ISWRITEABLE(a);
-    }
     m->f.n_layers = m->d.n_layers = (size_t)d;
     m->f.sizes = m->d.sizes = m->sizes;
     m->f.encoding = m->d.encoding = enc;
