@@ -60,6 +60,9 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # benchmarks/_common.py
+from _common import cpu_model, load_average  # noqa: E402
+
 
 # ---------------------------------------------------------------------------
 # the NumPy reference: one DBM epoch, the same algorithm as pydbn's C core
@@ -205,24 +208,6 @@ def rbm_pcd1_minibatch_macs(n_visible, n_hidden, batch):
 # ---------------------------------------------------------------------------
 # environment
 # ---------------------------------------------------------------------------
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def load_average():
-    try:
-        return ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "unknown"
-
 
 def environment_lines():
     import sklearn

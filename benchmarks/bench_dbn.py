@@ -78,6 +78,9 @@ import warnings
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # benchmarks/_common.py
+from _common import cpu_model  # noqa: E402
+
 TARGET_DBN_VS_RBM = 1.10  # a DBN layer may cost at most this much of the stand-alone RBM
 
 
@@ -142,17 +145,6 @@ def _timed_bernoulli_rbm_class():
 # ---------------------------------------------------------------------------
 # environment
 # ---------------------------------------------------------------------------
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
 
 def environment_lines():
     import sklearn

@@ -38,6 +38,9 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # benchmarks/_common.py
+from _common import cpu_model  # noqa: E402
+
 TARGETS_NOTE = "targets from the project's design: pydbn should be bound by its GEMMs"
 
 
@@ -144,17 +147,6 @@ def numpy_gemm_bound(n_rows, n_visible, n_hidden, batch_size, dtype, seed=0):
 # ---------------------------------------------------------------------------
 # environment
 # ---------------------------------------------------------------------------
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
 
 def environment_lines():
     import threadpoolctl

@@ -57,6 +57,9 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # benchmarks/_common.py
+from _common import cpu_model, load_average  # noqa: E402
+
 # the text's figures are for these networks (RBM(196); DBM 784-196-196-64)
 RBM_HIDDEN = (196,)
 DBM_HIDDEN = (196, 196, 64)
@@ -335,24 +338,6 @@ def max_difference(a, c):
 # ---------------------------------------------------------------------------
 # environment
 # ---------------------------------------------------------------------------
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def load_average():
-    try:
-        return ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "unknown"
-
 
 def environment_lines():
     import sklearn

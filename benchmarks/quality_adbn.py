@@ -97,6 +97,9 @@ import warnings
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # benchmarks/_common.py
+from _common import cpu_model, load_average  # noqa: E402
+
 MAINTAINER_COND_ACCURACY = 0.876
 
 
@@ -183,24 +186,6 @@ def parse_args(argv=None):
 # ---------------------------------------------------------------------------
 # environment and small helpers
 # ---------------------------------------------------------------------------
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def load_average():
-    try:
-        return ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "unknown"
-
 
 def _pm(values, digits=2):
     """'mean +- standard error' of the values."""

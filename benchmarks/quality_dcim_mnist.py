@@ -84,6 +84,9 @@ import warnings
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # benchmarks/_common.py
+from _common import cpu_model, load_average  # noqa: E402
+
 OBJECTIVES = ("discriminative", "bidirectional", "sampled")
 MODES = ("recursive", "one-layer")
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
@@ -151,24 +154,6 @@ def parse_args(argv=None):
 # ---------------------------------------------------------------------------
 # environment and small helpers
 # ---------------------------------------------------------------------------
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def load_average():
-    try:
-        return ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "unknown"
-
 
 def _pyplot():
     """matplotlib.pyplot with a file backend, or None if matplotlib is missing."""

@@ -64,6 +64,9 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # benchmarks/_common.py
+from _common import load_average  # noqa: E402
+
 PATTERNS = ("top", "bottom", "left", "right")
 # Table 1 of the text: mean L1 error of 10000 corrupted MNIST test digits (Top, Bottom, Left,
 # Right); averaged over 3 runs
@@ -175,13 +178,6 @@ def parse_args(argv=None):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
     return args
-
-
-def load_average():
-    try:
-        return ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "unknown"
 
 
 def load(args, name):
