@@ -44,8 +44,11 @@ static PyObject *raise_status(int st, const pdbn_error *err)
 
 typedef struct py_interrupt {
     PyThreadState *ts;
-    int check;   /* poll signals (only meaningful on the main thread) */
-    double last; /* time of the last poll */
+    int check;          /* poll signals (only meaningful on the main thread) */
+    double last;        /* time of the last poll */
+    PyObject *progress; /* a callable taking the fraction done, or NULL */
+    double fraction;    /* the core's latest report (written without the GIL) */
+    double shown;       /* the value last passed to progress */
 } py_interrupt;
 
 static double monotonic_seconds(void)
@@ -55,29 +58,44 @@ static double monotonic_seconds(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* Called by the core with the GIL released: at most every 50 ms, take the GIL back briefly
- * and run Python's signal handlers; a pending KeyboardInterrupt stops the core. */
+/* Called by the core with the GIL released: at most every 50 ms, take the GIL back briefly,
+ * run Python's signal handlers and show progress; a pending KeyboardInterrupt (or an
+ * exception raised by the progress callable) stops the core. */
 static int py_interrupted(void *arg)
 {
     py_interrupt *p = arg;
-    if (!p->check) return 0;
+    if (!p->check && p->progress == NULL) return 0;
     double now = monotonic_seconds();
     if (now - p->last < 0.05) return 0;
     p->last = now;
     PyEval_RestoreThread(p->ts);
-    int r = PyErr_CheckSignals();
+    int r = p->check ? PyErr_CheckSignals() : 0;
+    if (r == 0 && p->progress != NULL && p->fraction != p->shown) {
+        p->shown = p->fraction;
+        PyObject *res = PyObject_CallFunction(p->progress, "d", p->fraction);
+        if (res == NULL) r = -1;
+        Py_XDECREF(res);
+    }
     p->ts = PyEval_SaveThread();
     return r != 0;
 }
 
-#define CORE_CALL(pi, ctl, check_signals, st, call)                                           \
+static void py_progress(void *arg, double fraction) { ((py_interrupt *)arg)->fraction = fraction; }
+
+/* Runs a core call with the GIL released; the core polls py_interrupted. CORE_CALL_PROGRESS
+ * also passes a progress callable (or NULL). */
+#define CORE_CALL_PROGRESS(pi, ctl, check_signals, progress_obj, st, call)                    \
     do {                                                                                      \
-        py_interrupt pi = {NULL, (check_signals), monotonic_seconds()};                        \
-        pdbn_control ctl = {py_interrupted, &pi};                                              \
+        py_interrupt pi = {NULL, (check_signals), monotonic_seconds(), (progress_obj), 0.0,    \
+                           -1.0};                                                             \
+        pdbn_control ctl = {py_interrupted, &pi, py_progress};                                 \
         pi.ts = PyEval_SaveThread();                                                           \
         st = (call);                                                                           \
         PyEval_RestoreThread(pi.ts);                                                           \
     } while (0)
+
+#define CORE_CALL(pi, ctl, check_signals, st, call)                                           \
+    CORE_CALL_PROGRESS(pi, ctl, check_signals, NULL, st, call)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Argument converters                                                                          */
@@ -541,6 +559,16 @@ static PyObject *py_rbm_log_partition_exact(PyObject *self, PyObject *args)
     return PyFloat_FromDouble(log_z);
 }
 
+/* An optional progress argument: None or a callable taking the fraction done. */
+static int progress_arg(PyObject *progress)
+{
+    if (progress != Py_None && !PyCallable_Check(progress)) {
+        PyErr_SetString(PyExc_TypeError, "progress must be None or a callable");
+        return 0;
+    }
+    return 1;
+}
+
 /* AIS arguments: the base model's visible biases (n_visible, the model's dtype) and the
  * log-weight output (1-D float64, one per chain). */
 static int ais_arrays(PyArrayObject *base, PyArrayObject *logw, Py_ssize_t n_betas, int typenum,
@@ -566,17 +594,19 @@ static PyObject *py_rbm_log_partition_ais(PyObject *self, PyObject *args)
     Py_ssize_t n_betas;
     unsigned long seed, epoch;
     int check;
+    PyObject *progress = Py_None;
     (void)self;
-    if (!PyArg_ParseTuple(args, "O&O!nkkO!p", rbm_conv, &m, &PyArray_Type, &base, &n_betas,
-                          &seed, &epoch, &PyArray_Type, &logw, &check))
+    if (!PyArg_ParseTuple(args, "O&O!nkkO!p|O", rbm_conv, &m, &PyArray_Type, &base, &n_betas,
+                          &seed, &epoch, &PyArray_Type, &logw, &check, &progress))
         return NULL;
+    if (!progress_arg(progress)) return NULL;
     if (!ais_arrays(base, logw, n_betas, m.typenum, m.f.n_visible)) return NULL;
     size_t n_chains = (size_t)PyArray_DIM(logw, 0);
     const void *bb = PyArray_DATA(base);
     double *lw = PyArray_DATA(logw), log_z = 0.0, se = 0.0;
     pdbn_error err = {0, ""};
     int st;
-    CORE_CALL(pi, ctl, check, st,
+    CORE_CALL_PROGRESS(pi, ctl, check, progress == Py_None ? NULL : progress, st,
               DISPATCH(m, pdbn_rbm_log_partition_ais, bb, n_chains, (size_t)n_betas,
                        (uint32_t)seed, (uint32_t)epoch, &log_z, &se, lw, &ctl, &err));
     if (st != PDBN_OK) return raise_status(st, &err);
@@ -1072,17 +1102,19 @@ static PyObject *py_dbm_log_partition_ais(PyObject *self, PyObject *args)
     Py_ssize_t n_betas;
     unsigned long seed, epoch;
     int check;
+    PyObject *progress = Py_None;
     (void)self;
-    if (!PyArg_ParseTuple(args, "O&O!inkkO!p", dbm_conv, &m, &PyArray_Type, &base, &parity,
-                          &n_betas, &seed, &epoch, &PyArray_Type, &logw, &check))
+    if (!PyArg_ParseTuple(args, "O&O!inkkO!p|O", dbm_conv, &m, &PyArray_Type, &base, &parity,
+                          &n_betas, &seed, &epoch, &PyArray_Type, &logw, &check, &progress))
         return NULL;
+    if (!progress_arg(progress)) return NULL;
     size_t n_base = 0;
     for (size_t k = 0; k <= m.f.n_hidden_layers; k++) n_base += m.sizes[k];
     if (!ais_arrays(base, logw, n_betas, m.typenum, n_base)) return NULL;
     double log_z = 0.0, se = 0.0;
     pdbn_error err = {0, ""};
     int st;
-    CORE_CALL(pi, ctl, check, st,
+    CORE_CALL_PROGRESS(pi, ctl, check, progress == Py_None ? NULL : progress, st,
               DISPATCH(m, pdbn_dbm_log_partition_ais, PyArray_DATA(base), parity,
                        (size_t)PyArray_DIM(logw, 0), (size_t)n_betas, (uint32_t)seed,
                        (uint32_t)epoch, &log_z, &se, PyArray_DATA(logw), &ctl, &err));

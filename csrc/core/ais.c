@@ -32,8 +32,12 @@ int pdbn_ais_run(const pdbn_ais_model *model, const double *betas, size_t n_beta
         PDBN_FORWARD(model->log_ratio(model->ctx, betas[k - 1], betas[k], logw, err));
         if (k + 1 < n_betas)
             PDBN_FORWARD(model->transition(model->ctx, betas[k], (uint32_t)k, err));
-        if ((k & 63) == 0) PDBN_FORWARD(pdbn_poll(ctl, err));
+        if ((k & 63) == 0) {
+            pdbn_report(ctl, (double)k / (double)(n_betas - 1));
+            PDBN_FORWARD(pdbn_poll(ctl, err));
+        }
     }
+    pdbn_report(ctl, 1.0);
     for (size_t c = 0; c < n_chains; c++)
         PDBN_RETURN_IF(!isfinite(logw[c]), err, PDBN_ERR_NUMERIC,
                        "AIS produced a non-finite importance weight");

@@ -59,12 +59,21 @@ const char *pdbn_strerror(int code);
  * chunks. A non-zero return asks the core to stop and return PDBN_ERR_INTERRUPTED. */
 typedef int (*pdbn_interrupt_fn)(void *arg);
 
+/* Progress hook: long single calls (AIS) report the fraction of their work done, in [0, 1].
+ * It must be cheap and must not call back into the core; the caller decides what to show
+ * and when (the binding records the value and displays it at its next poll). */
+typedef void (*pdbn_progress_fn)(void *arg, double fraction);
+
 typedef struct pdbn_control {
     pdbn_interrupt_fn interrupted; /* may be NULL */
     void *arg;
+    pdbn_progress_fn progress; /* may be NULL; receives the same arg */
 } pdbn_control;
 
 /* Polls the hook; returns PDBN_ERR_INTERRUPTED (with a message) or PDBN_OK. */
 int pdbn_poll(const pdbn_control *ctl, pdbn_error *err);
+
+/* Reports progress through the hook, if any. */
+void pdbn_report(const pdbn_control *ctl, double fraction);
 
 #endif

@@ -34,3 +34,8 @@ int pdbn_poll(const pdbn_control *ctl, pdbn_error *err)
         return pdbn_fail(err, PDBN_ERR_INTERRUPTED, "interrupted");
     return PDBN_OK;
 }
+
+void pdbn_report(const pdbn_control *ctl, double fraction)
+{
+    if (ctl != NULL && ctl->progress != NULL) ctl->progress(ctl->arg, fraction);
+}
