@@ -54,7 +54,7 @@ options, and the table prints what was actually run.
 
 Training settings (both parts, configurable): minibatches of 100 rows, weight
 decay 2e-4, momentum 0.5, a constant learning rate (0.1 in (a), 0.05 in (b));
-pydbn.DBN takes no learning-rate schedule.
+``--b-learning-rate-decay`` sets DBN's per-layer 1 / (1 + decay t) schedule in (b).
 
 Default run time: about 25-35 minutes on 2 otherwise idle cores (estimated
 from per-epoch times; part (a) a little more than half, most of it the two
@@ -128,6 +128,9 @@ def parse_args(argv=None):
     g.add_argument("--b-method", default="cd,pcd", help="'cd'/'pcd', one or per layer (default cd,pcd)")
     g.add_argument("--b-k", default="25,1", help="Gibbs steps, one or per layer (default 25,1)")
     g.add_argument("--b-learning-rate", type=float, default=0.05, help="learning rate (0.05)")
+    g.add_argument("--b-learning-rate-decay", default="0",
+                   help="per layer, one value or one per layer: epoch t uses learning_rate / "
+                        "(1 + decay * t) (default 0, constant)")
     g.add_argument("--b-propagate", choices=["sample", "mean"], default="sample",
                    help="what the top RBM is trained on: binary samples of q(h1 | v) (default) "
                         "or its probabilities")
@@ -167,6 +170,9 @@ def parse_args(argv=None):
         args.a_k = _per_layer(_int_list(args.a_k), len(args.a_layers), "--a-k")
         args.b_epochs = _per_layer(_int_list(args.b_epochs), len(args.b_layers), "--b-epochs")
         args.b_k = _per_layer(_int_list(args.b_k), len(args.b_layers), "--b-k")
+        args.b_learning_rate_decay = _per_layer(
+            [float(s) for s in str(args.b_learning_rate_decay).split(",") if s.strip()],
+            len(args.b_layers), "--b-learning-rate-decay")
     except ValueError as exc:
         p.error(f"layer sizes, epochs and k are comma-separated integers ({exc})")
     args.a_method = _per_layer(args.a_method.split(","), len(args.a_layers), "--a-method")
@@ -311,13 +317,15 @@ def part_b(args):
           f"Larochelle & Murray), float32, no labels")
     print(f"- layers 784-{'-'.join(map(str, layers))}: "
           f"{_describe_layers(layers, args.b_epochs, args.b_method, args.b_k)}; batch "
-          f"{args.batch_size}, learning rate {args.b_learning_rate}, momentum {args.momentum}, "
+          f"{args.batch_size}, learning rate {args.b_learning_rate} / (1 + decay * epoch) with decay "
+          f"{', '.join(map(str, args.b_learning_rate_decay))} per layer, momentum {args.momentum}, "
           f"weight decay {args.weight_decay}; top RBM trained on propagate='{args.b_propagate}'")
     print(f"- bound: {args.n_samples} draws of q per row; AIS: {args.n_chains} chains, "
           f"{args.n_betas} inverse temperatures, base rates from the training data\n", flush=True)
 
     dbn = pydbn.DBN(
         hidden_layer_sizes=layers, learning_rate=args.b_learning_rate,
+        learning_rate_decay=list(args.b_learning_rate_decay),
         batch_size=args.batch_size, n_iter=list(args.b_epochs), method=list(args.b_method),
         k=list(args.b_k), momentum=args.momentum, weight_decay=args.weight_decay,
         propagate=args.b_propagate, use_labels=False, random_state=args.seed,
