@@ -260,8 +260,11 @@ static int source_conv(PyObject *obj, void *out)
     const char *tag;
     PyArrayObject *data, *ind, *ptr;
     Py_ssize_t rows, cols;
-    if (!PyTuple_Check(obj) ||
-        !PyArg_ParseTuple(obj, "sO!O!O!nn;X must be an array or a CSR tuple", &tag,
+    if (!PyTuple_Check(obj)) {
+        PyErr_SetString(PyExc_TypeError, "X must be an array or a CSR tuple");
+        return 0;
+    }
+    if (!PyArg_ParseTuple(obj, "sO!O!O!nn;X must be an array or a CSR tuple", &tag,
                           &PyArray_Type, &data, &PyArray_Type, &ind, &PyArray_Type, &ptr, &rows,
                           &cols))
         return 0;
