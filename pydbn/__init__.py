@@ -11,9 +11,13 @@ from .adbn import AdversarialDBN
 from .dbm import DBM
 from .dbn import DBN
 from .dcim import DCIM
-from .persistence import load_model, save_model
+from ._progress import config_context, get_config, set_config
+from .persistence import ModelFormatError, load_model, save_model
 from .rbm import RBM
 from .vpf import VPF
 
 __version__ = "0.1.0"
-__all__ = ["AdversarialDBN", "DBM", "DBN", "DCIM", "RBM", "VPF", "load_model", "save_model", "__version__"]
+__all__ = [
+    "AdversarialDBN", "DBM", "DBN", "DCIM", "RBM", "VPF", "config_context", "get_config",
+    "ModelFormatError", "load_model", "save_model", "set_config", "__version__",
+]

@@ -7,6 +7,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
+from ._progress import Progress
+
 _UINT32 = 2**32
 
 
@@ -56,10 +58,12 @@ class InterruptGuard:
     always agree. Only installed on the main thread over Python's default handler.
     """
 
-    def __init__(self):
+    def __init__(self, total=0, desc=None, unit="epoch"):
         self.in_core = False
         self.pending = False
         self._previous = None
+        # a progress bar (when one should be shown) advanced by each check()
+        self.progress = Progress(total, desc, unit)
 
     def _handle(self, signum, frame):
         if self.in_core:
@@ -69,15 +73,19 @@ class InterruptGuard:
     def __enter__(self):
         if on_main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             self._previous = signal.signal(signal.SIGINT, self._handle)
+        self.progress.__enter__()
         return self
 
-    def check(self):
-        """Raise the interrupt held since the core finished, if any."""
+    def check(self, steps=1):
+        """Advance the progress bar by ``steps``; raise the interrupt held since the core
+        finished, if any."""
+        self.progress.update(steps)
         if self.pending:
             self.pending = False
             raise KeyboardInterrupt
 
     def __exit__(self, *exc):
+        self.progress.__exit__(*exc)
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
             self._previous = None
@@ -105,6 +113,88 @@ def as_source(X, dtype):
     if not X.flags.aligned:
         X = X.copy()
     return X
+
+
+def is_dask_collection(X):
+    """Whether X is a dask array, dataframe or series, decided without importing dask."""
+    return type(X).__module__.partition(".")[0] in ("dask", "dask_expr")
+
+
+# asked of the type: a dask Delayed answers any attribute lookup on itself
+def _dask_block_count(C):
+    if hasattr(type(C), "numblocks"):  # dask.array
+        return C.numblocks[0]
+    if hasattr(type(C), "partitions"):  # dask.dataframe
+        return C.npartitions
+    raise TypeError(f"partial_fit streams dask arrays and dataframes block by block, got a "
+                    f"{type(C).__name__}; compute it first")
+
+
+def _dask_block(C, i):
+    return C.blocks[i] if hasattr(type(C), "numblocks") else C.partitions[i]
+
+
+def dask_row_blocks(X, y=None):
+    """(X block, y block) for each row block of the dask collection X, in order, each block
+    computed (with y's) only when it is reached, so X never exists in memory whole.
+
+    ``y`` may be None, a dask collection with the same number of row blocks (a dask array
+    whose row chunks differ from X's is rechunked to them) or an in-memory array-like, cut
+    to each block's rows.
+    """
+    import dask  # X is a dask collection, so dask is installed
+
+    from sklearn.utils import _safe_indexing
+    from sklearn.utils.validation import _num_samples
+
+    n_blocks = _dask_block_count(X)
+    n_rows = X.shape[0] if hasattr(type(X), "chunks") else np.nan  # a dataframe's is lazy
+    lazy_y = is_dask_collection(y)
+    if lazy_y:
+        if hasattr(type(y), "chunks") and not np.isnan(n_rows) and y.shape[0] == n_rows \
+                and y.chunks[0] != X.chunks[0]:
+            y = y.rechunk({0: X.chunks[0]})
+        if _dask_block_count(y) != n_blocks:
+            raise ValueError(f"y must be cut into the same row blocks as X: X has {n_blocks} "
+                             f"row blocks, y {_dask_block_count(y)}")
+    elif y is not None and not np.isnan(n_rows) and _num_samples(y) != n_rows:
+        raise ValueError(f"y must hold one label per row of X: {_num_samples(y)} labels, "
+                         f"{n_rows} rows")
+    start = 0
+    for i in range(n_blocks):
+        if lazy_y:
+            X_block, y_block = dask.compute(_dask_block(X, i), _dask_block(y, i))
+        else:
+            (X_block,) = dask.compute(_dask_block(X, i))
+            stop = start + X_block.shape[0]
+            y_block = None if y is None else _safe_indexing(y, slice(start, stop))
+            start = stop
+        yield X_block, y_block
+    if y is not None and not lazy_y and start != _num_samples(y):
+        raise ValueError(f"y must hold one label per row of X: {_num_samples(y)} labels, "
+                         f"{start} rows")
+
+
+def partial_fit_dask(estimator, X, y=None, **params):
+    """``estimator.partial_fit`` on each row block of the dask collection X in order, with
+    the matching rows of y: the same model as calling it on each computed block in turn.
+
+    A block that fails validation raises the estimator's usual error, with a note naming the
+    block; the blocks before it have already trained the model (as separate calls would have).
+    """
+    n_blocks = _dask_block_count(X)
+    with Progress(n_blocks, type(estimator).__name__, unit="block", absorb=True) as bar:
+        for i, (X_block, y_block) in enumerate(dask_row_blocks(X, y)):
+            try:
+                estimator.partial_fit(X_block, y_block, **params)
+            except (Exception, KeyboardInterrupt) as error:
+                if hasattr(error, "add_note"):  # Python >= 3.11
+                    error.add_note(f"in row block {i} of the dask input: partial_fit had "
+                                   f"already trained the model on blocks 0 to {i - 1}" if i
+                                   else "in row block 0 of the dask input")
+                raise
+            bar.update()
+    return estimator
 
 
 def column_mean(X):
@@ -179,7 +269,52 @@ def blas_threads_for(rows, width):
             if "scipy_openblas32" in (lib.filepath or "")]
     if not ours:
         return contextlib.nullcontext()
-    return controller.select(filepath=ours[0]).limit(limits=1)
+    return _ONE_BLAS_THREAD.hold(controller.select(filepath=ours[0]))
+
+
+class _SharedBlasLimit:
+    """One OpenBLAS thread for as long as any Python thread is inside :func:`blas_threads_for`.
+
+    OpenBLAS's thread count is process-wide. Were each thread to set it and put back what it
+    found, two threads whose blocks overlap would leave the process at one thread for good
+    (the second found 1 and puts 1 back last). So the first thread in sets the limit and the
+    last one out restores it. threadpoolctl (>= 3.6) lets only one thread at a time set
+    OpenBLAS's count - the first to set it, until it lets go - so each change lets go at once.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._holders = 0
+        self._limiter = None
+
+    @staticmethod
+    def _let_go():
+        import threadpoolctl
+
+        release = getattr(getattr(threadpoolctl, "OpenBLASController", None),
+                          "clear_controlling_thread", None)
+        if release is not None:
+            release()
+
+    @contextlib.contextmanager
+    def hold(self, libraries):
+        with self._lock:
+            if self._holders == 0:
+                self._limiter = libraries.limit(limits=1)
+                self._let_go()
+            self._holders += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._holders -= 1
+                if self._holders == 0:
+                    self._limiter.restore_original_limits()
+                    self._let_go()
+                    self._limiter = None
+
+
+_ONE_BLAS_THREAD = _SharedBlasLimit()
 
 
 def layer_sizes(value, message, minimum=1):

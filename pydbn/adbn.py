@@ -1,6 +1,5 @@
 """Adversarial deep belief networks (Huang, Panahi, Krim, Yu & Smith): a DBN as the generator of
 a GAN, trained by score-function gradients - no backpropagation through the DBN."""
-import sys
 import time
 from numbers import Integral, Real
 
@@ -12,8 +11,10 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from . import _core
+from .persistence import FormatVersionMixin
+from ._progress import say
 from ._base import InterruptGuard, StreamMixin, as_source, keep_input_attributes_on_failure
-from ._base import layer_sizes
+from ._base import is_dask_collection, layer_sizes, partial_fit_dask
 from ._base import blas_threads_for, on_main_thread
 from .rbm import _check_positive_int
 
@@ -28,7 +29,7 @@ def _sigmoid(x):
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
-class AdversarialDBN(StreamMixin, BaseEstimator):
+class AdversarialDBN(FormatVersionMixin, StreamMixin, BaseEstimator):
     """Deep belief network trained as the generator of a GAN, without backpropagation.
 
     The generator is a DBN in its forward form (text 000, Eq. 1-2): the first layer h^1 has
@@ -286,7 +287,8 @@ class AdversarialDBN(StreamMixin, BaseEstimator):
     def _train(self, source, labels, n_steps):
         width = max(w.shape[0] for w in self.intercepts_ + self.discriminator_intercepts_)
         width = max(width, self.discriminator_weights_[0].shape[1])
-        with blas_threads_for(2 * int(self.batch_size), width), InterruptGuard() as guard:
+        with blas_threads_for(2 * int(self.batch_size), width), InterruptGuard(
+                n_steps, "AdversarialDBN", unit="step") as guard:
             done = 0
             while done < n_steps:
                 chunk = min(_CHUNK, n_steps - done)
@@ -315,12 +317,11 @@ class AdversarialDBN(StreamMixin, BaseEstimator):
                 self.n_iter_ += chunk
                 done += chunk
                 if self.verbose:
-                    print("[AdversarialDBN] Iteration %d, discriminator objective = %.4f, "
+                    say("[AdversarialDBN] Iteration %d, discriminator objective = %.4f, "
                           "generator objective = %.4f, real score = %.3f, fake score = %.3f, "
                           "time = %.2fs" % (self.n_iter_, stats[0][-1], stats[1][-1],
                                             stats[2][-1], stats[3][-1], elapsed))
-                    sys.stdout.flush()
-                guard.check()
+                guard.check(chunk)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -355,6 +356,9 @@ class AdversarialDBN(StreamMixin, BaseEstimator):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A ``numpy.memmap`` is read in place; a dask array or dataframe is computed one row
+            block at a time, in order, each block passed to ``partial_fit`` in turn with its
+            rows of y (blocks before a failing one have already trained the model).
         y : array-like of shape (n_samples,), default=None
             Labels, required in conditional mode (and only then).
 
@@ -362,6 +366,8 @@ class AdversarialDBN(StreamMixin, BaseEstimator):
         -------
         self : AdversarialDBN
         """
+        if is_dask_collection(X):
+            return partial_fit_dask(self, X, y)
         self._validate_params()  # skipped by scikit-learn for partial_fit once fitted
         self._widths(self.hidden_layer_sizes, "hidden_layer_sizes", allow_empty=True)
         self._widths(self.discriminator_layer_sizes, "discriminator_layer_sizes",

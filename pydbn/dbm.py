@@ -1,5 +1,4 @@
 """Deep Boltzmann machines: variational stochastic maximum likelihood, pre-training, AIS."""
-import sys
 import time
 from numbers import Integral, Real
 
@@ -15,14 +14,18 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _core
+from .persistence import FormatVersionMixin
+from ._progress import Progress, say
 from ._base import (
     InterruptGuard,
     StreamMixin,
     as_source,
+    is_dask_collection,
     keep_input_attributes_on_failure,
     layer_sizes,
     log_mean_exp,
     on_main_thread,
+    partial_fit_dask,
     update_visible_mean,
 )
 from .rbm import RBM, _check_positive_int
@@ -30,7 +33,8 @@ from .rbm import RBM, _check_positive_int
 _HISTORY_ROWS = 1000
 
 
-class DBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class DBM(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+          BaseEstimator):
     """Deep Boltzmann machine with binary units (Salakhutdinov & Hinton 2009).
 
     An undirected network of layers v, h_1, ..., h_L with couplings between neighbouring
@@ -243,15 +247,16 @@ class DBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             # double the input of a layer with two neighbours in the DBM
             rbm._up_scale = 2.0 if k + 1 < L else 1.0
             rbm._down_scale = 2.0 if k > 0 else 1.0
+            rbm._progress_desc = "DBM pre-training %d/%d" % (k + 1, L)
             if self.verbose:
-                print("[DBM] Pre-training layer %d: %d units" % (k + 1, sizes[k + 1]))
+                say("[DBM] Pre-training layer %d: %d units" % (k + 1, sizes[k + 1]))
             rbm.fit(data)
             rbms.append(rbm)
             if k + 1 < L:
-                scaled = data * rbm._up_scale
+                # W (2 v) == (2 W) v exactly: scale the weights, not a copy of the data
+                model = (rbm.components_ * rbm._up_scale,) + rbm._model()[1:]
                 out = np.empty((X.shape[0], sizes[k + 1]), dtype=X.dtype)
-                _core.rbm_hidden_probs(rbm._model(), as_source(scaled, X.dtype), out,
-                                       on_main_thread())
+                _core.rbm_hidden_probs(model, as_source(data, X.dtype), out, on_main_thread())
                 data = out
         return rbms
 
@@ -279,7 +284,7 @@ class DBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         rows = np.sort(rng.permutation(n)[:_HISTORY_ROWS]) if n > _HISTORY_ROWS else None
         subset = X if rows is None else X[rows]
         vel_w, vel_b = self._velocities()
-        with InterruptGuard() as guard:
+        with InterruptGuard(n_epochs, "DBM") as guard:
             for _ in range(n_epochs):
                 seed, epoch = self._next_stream()
                 lr = self.learning_rate / (1.0 + self.learning_rate_decay * self._epochs_done)
@@ -309,9 +314,8 @@ class DBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 h["gibbs_time"].append(t_gibbs)
                 h["time"].append(elapsed)
                 if self.verbose:
-                    print("[DBM] Iteration %d, reconstruction error = %.4f, mean-field sweeps = "
+                    say("[DBM] Iteration %d, reconstruction error = %.4f, mean-field sweeps = "
                           "%.1f, time = %.2fs" % (h["epoch"][-1], err, sweeps, elapsed))
-                    sys.stdout.flush()
                 guard.check()
 
     def _reconstruction_error(self, X):
@@ -352,6 +356,9 @@ class DBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A ``numpy.memmap`` is read in place; a dask array or dataframe is computed one row
+            block at a time, in order, each block passed to ``partial_fit`` in turn (blocks
+            before a failing one have already trained the model).
         y : None
             Ignored.
 
@@ -359,6 +366,8 @@ class DBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         -------
         self : DBM
         """
+        if is_dask_collection(X):
+            return partial_fit_dask(self, X, y)
         # scikit-learn skips parameter validation for partial_fit once fitted: do it here
         self._validate_params()
         self._sizes()
@@ -488,11 +497,14 @@ class DBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         base = self._ais_base()
         seed, epoch = self._next_stream(random_state)
         weights = []
-        for i, par in enumerate(parities):
-            logw = np.empty(n_chains, dtype=np.float64)
-            log_z, std = _core.dbm_log_partition_ais(self._model(), base, par, n_betas, seed,
-                                                     (epoch + i) % 2**32, logw, on_main_thread())
-            weights.append(logw + (log_z - log_mean_exp(logw)[0]))  # + log Z_0
+        with Progress(len(parities) * (n_betas - 1), "AIS", unit="temperature") as bar:
+            for i, par in enumerate(parities):
+                logw = np.empty(n_chains, dtype=np.float64)
+                log_z, std = _core.dbm_log_partition_ais(
+                    self._model(), base, par, n_betas, seed, (epoch + i) % 2**32, logw,
+                    on_main_thread(), bar.callback(i * (n_betas - 1), n_betas - 1))
+                bar.fraction(1.0, i * (n_betas - 1), n_betas - 1)
+                weights.append(logw + (log_z - log_mean_exp(logw)[0]))  # + log Z_0
         if len(parities) > 1:
             log_z, std = log_mean_exp(np.concatenate(weights))
         return (log_z, std) if return_std else log_z

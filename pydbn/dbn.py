@@ -1,5 +1,4 @@
 """Deep belief networks: greedy stacking of RBMs, label units, up-down fine-tuning."""
-import sys
 import time
 from numbers import Integral, Real
 
@@ -17,6 +16,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from . import _core
+from .persistence import FormatVersionMixin
+from ._progress import say
 from ._base import InterruptGuard, StreamMixin, as_source, layer_sizes, on_main_thread
 from .rbm import RBM, _VISIBLE, _check_positive_int
 
@@ -29,7 +30,8 @@ def _scalar_or_sequence(kind, low, closed="left"):
     return [Interval(kind, low, None, closed=closed), "array-like"]
 
 
-class DBN(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class DBN(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+          BaseEstimator):
     """Deep belief network (Hinton, Osindero & Teh 2006).
 
     The top two layers form an RBM; every layer below is a directed sigmoid layer that
@@ -316,8 +318,9 @@ class DBN(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 verbose=self.verbose,
                 **settings[i],
             )
+            rbm._progress_desc = "DBN layer %d/%d" % (i + 1, len(sizes))
             if self.verbose:
-                print("[DBN] Layer %d: %d units" % (i + 1, n_units))
+                say("[DBN] Layer %d: %d units" % (i + 1, n_units))
             if i > 0 and self.propagate == "sample":
                 rbm._sample_input = True
             train = data
@@ -373,7 +376,7 @@ class DBN(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         rows = np.sort(rng.permutation(n)[:_HISTORY_ROWS]) if n > _HISTORY_ROWS else slice(None)
         top = self.rbms_[-1]
         wd = float(top.weight_decay)
-        with InterruptGuard() as guard:
+        with InterruptGuard(self.n_iter_fine_tune, "DBN up-down") as guard:
             for e in range(self.n_iter_fine_tune):
                 seed, epoch = self._next_stream()
                 begin = time.perf_counter()
@@ -399,9 +402,8 @@ class DBN(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 h["score"].append(score)
                 h["time"].append(elapsed)
                 if self.verbose:
-                    print("[DBN] Up-down iteration %d, training accuracy = %.4f, time = %.2fs"
+                    say("[DBN] Up-down iteration %d, training accuracy = %.4f, time = %.2fs"
                           % (e + 1, score, elapsed))
-                    sys.stdout.flush()
                 guard.check()
 
     # ------------------------------------------------------------------ inference

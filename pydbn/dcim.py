@@ -1,6 +1,5 @@
 """Deep conditional independent models (Flach, Shekhovtsov & Fikar): one network that
 recognizes (forward) and generates (reverse, transposed weights)."""
-import sys
 import time
 from numbers import Integral, Real
 
@@ -12,8 +11,10 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from . import _core
+from .persistence import FormatVersionMixin
+from ._progress import say
 from ._base import InterruptGuard, StreamMixin, as_source, keep_input_attributes_on_failure
-from ._base import layer_sizes
+from ._base import is_dask_collection, layer_sizes, partial_fit_dask
 from ._base import on_main_thread
 from .rbm import _check_positive_int
 
@@ -22,7 +23,7 @@ _OBJ = {"discriminative": _core.DCIM_DISCRIMINATIVE, "bidirectional": _core.DCIM
         "sampled": _core.DCIM_SAMPLED}
 
 
-class DCIM(StreamMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
+class DCIM(FormatVersionMixin, StreamMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
     """Deep conditional independent model: a classifier whose transposed weights generate.
 
     A DCIM (text 001, Definition 1) is a Markov chain x^0 -> x^1 -> ... -> x^d whose forward
@@ -215,7 +216,7 @@ class DCIM(StreamMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
         self._reset_stream(rng)
 
     def _train(self, source, labels, n_epochs):
-        with InterruptGuard() as guard:
+        with InterruptGuard(n_epochs, "DCIM") as guard:
             for _ in range(n_epochs):
                 seed, epoch = self._next_stream()
                 begin = time.perf_counter()
@@ -237,10 +238,9 @@ class DCIM(StreamMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
                 h["reverse_log_likelihood"].append(rev)
                 h["time"].append(elapsed)
                 if self.verbose:
-                    print("[DCIM] Iteration %d, forward log-likelihood = %.4f, reverse "
+                    say("[DCIM] Iteration %d, forward log-likelihood = %.4f, reverse "
                           "log-likelihood = %.4f, time = %.2fs" % (self.n_iter_, fwd, rev,
                                                                    elapsed))
-                    sys.stdout.flush()
                 guard.check()
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -272,6 +272,9 @@ class DCIM(StreamMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A ``numpy.memmap`` is read in place; a dask array or dataframe is computed one row
+            block at a time, in order, each block passed to ``partial_fit`` in turn with its
+            rows of y (blocks before a failing one have already trained the model).
         y : array-like of shape (n_samples,)
         classes : array-like, default=None
             Every class label, required on the first call when a chunk may lack some
@@ -281,6 +284,8 @@ class DCIM(StreamMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
         -------
         self : DCIM
         """
+        if is_dask_collection(X):
+            return partial_fit_dask(self, X, y, classes=classes)
         self._validate_params()
         self._hidden()
         first = not hasattr(self, "components_")

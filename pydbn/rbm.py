@@ -1,5 +1,4 @@
 """Restricted Boltzmann machines: a drop-in replacement for scikit-learn's BernoulliRBM."""
-import sys
 import time
 from numbers import Integral, Real
 
@@ -15,12 +14,16 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _core
+from .persistence import FormatVersionMixin
+from ._progress import Progress, say
 from ._base import (
     InterruptGuard,
     StreamMixin,
     as_source,
+    is_dask_collection,
     log_mean_exp,
     on_main_thread,
+    partial_fit_dask,
     update_visible_mean,
 )
 
@@ -29,7 +32,8 @@ _METHOD = {"pcd": _core.METHOD_PCD, "cd": _core.METHOD_CD}
 _HISTORY_ROWS = 1000
 
 
-class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class RBM(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+          BaseEstimator):
     """Restricted Boltzmann machine with binary hidden units.
 
     A drop-in replacement for :class:`sklearn.neural_network.BernoulliRBM` (same parameters,
@@ -256,7 +260,8 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         flips = rng.randint(0, self._n_flippable(X.shape[1]), subset.shape[0]).astype(np.int64)
         sub_source = as_source(subset, self.components_.dtype)
         vel = self._velocities()
-        with InterruptGuard() as guard:
+        desc = getattr(self, "_progress_desc", type(self).__name__)
+        with InterruptGuard(n_epochs, desc) as guard:
             for _ in range(n_epochs):
                 seed, epoch = self._next_stream()
                 begin = time.perf_counter()
@@ -332,11 +337,10 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         history["pseudo_likelihood"].append(score)
         history["time"].append(elapsed)
         if self.verbose:
-            print(
+            say(
                 "[%s] Iteration %d, pseudo-likelihood = %.2f, time = %.2fs"
                 % (type(self).__name__, history["epoch"][-1], score, elapsed)
             )
-            sys.stdout.flush()
 
     # ------------------------------------------------------------------ training
 
@@ -372,7 +376,9 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            A chunk of training data.
+            A chunk of training data. A ``numpy.memmap`` is read in place; a dask array or
+            dataframe is computed one row block at a time, in order, each block passed to
+            ``partial_fit`` in turn (blocks before a failing one have already trained the model).
         y : None
             Ignored.
 
@@ -381,6 +387,8 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         self : RBM
             The updated model.
         """
+        if is_dask_collection(X):
+            return partial_fit_dask(self, X, y)
         if self.method == "vpf":
             self._check_vpf()  # before anything is touched
         first = not hasattr(self, "components_")
@@ -636,16 +644,19 @@ class RBM(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         sides = self._ais_sides(side)
         seed, epoch = self._next_stream(random_state)
         weights = []
-        for i, which in enumerate(sides):
-            model, base = self._ais_problem(which)
-            logw = np.empty(n_chains, dtype=np.float64)
-            log_z, std = _core.rbm_log_partition_ais(
-                model, base, n_betas, seed, (epoch + i) % 2**32, logw, on_main_thread()
-            )
-            if len(sides) == 1:
-                return (log_z, std) if return_std else log_z
-            # the chains' weights for Z itself: log w + log Z_0 of their base model
-            weights.append(logw + (log_z - log_mean_exp(logw)[0]))
+        with Progress(len(sides) * (n_betas - 1), "AIS", unit="temperature") as bar:
+            for i, which in enumerate(sides):
+                model, base = self._ais_problem(which)
+                logw = np.empty(n_chains, dtype=np.float64)
+                log_z, std = _core.rbm_log_partition_ais(
+                    model, base, n_betas, seed, (epoch + i) % 2**32, logw, on_main_thread(),
+                    bar.callback(i * (n_betas - 1), n_betas - 1),
+                )
+                bar.fraction(1.0, i * (n_betas - 1), n_betas - 1)
+                if len(sides) == 1:
+                    return (log_z, std) if return_std else log_z
+                # the chains' weights for Z itself: log w + log Z_0 of their base model
+                weights.append(logw + (log_z - log_mean_exp(logw)[0]))
         log_z, std = log_mean_exp(np.concatenate(weights))
         return (log_z, std) if return_std else log_z
 

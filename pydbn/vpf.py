@@ -1,6 +1,5 @@
 """Variational probability flow (Liu, Quek & Lin): RBMs and DBMs, optionally with lateral
 (intra-layer) weights, trained without Gibbs confabulations."""
-import sys
 import time
 from numbers import Integral, Real
 
@@ -16,13 +15,17 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import _core
+from .persistence import FormatVersionMixin
+from ._progress import say
 from ._base import (
     InterruptGuard,
     StreamMixin,
     as_source,
+    is_dask_collection,
     keep_input_attributes_on_failure,
     layer_sizes,
     on_main_thread,
+    partial_fit_dask,
 )
 from .rbm import _check_positive_int
 
@@ -40,7 +43,8 @@ def _sigmoid(x):
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
-class VPF(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class VPF(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+          BaseEstimator):
     """Boltzmann machine trained by variational probability flow (VPF).
 
     Minimum probability flow (Sohl-Dickstein, Battaglino & DeWeese 2011) fits an energy-based
@@ -241,7 +245,7 @@ class VPF(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         self._reset_stream(rng)
 
     def _train(self, source, n_epochs):
-        with InterruptGuard() as guard:
+        with InterruptGuard(n_epochs, "VPF") as guard:
             for _ in range(n_epochs):
                 seed, epoch = self._next_stream()
                 begin = time.perf_counter()
@@ -267,9 +271,8 @@ class VPF(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 h["objective"].append(objective)
                 h["time"].append(elapsed)
                 if self.verbose:
-                    print("[VPF] Iteration %d, objective = %.4f, time = %.2fs"
+                    say("[VPF] Iteration %d, objective = %.4f, time = %.2fs"
                           % (self.n_iter_, objective, elapsed))
-                    sys.stdout.flush()
                 guard.check()
 
     def _update_top_prior(self, X):
@@ -330,6 +333,9 @@ class VPF(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A ``numpy.memmap`` is read in place; a dask array or dataframe is computed one row
+            block at a time, in order, each block passed to ``partial_fit`` in turn (blocks
+            before a failing one have already trained the model).
         y : None
             Ignored.
 
@@ -337,6 +343,8 @@ class VPF(StreamMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         -------
         self : VPF
         """
+        if is_dask_collection(X):
+            return partial_fit_dask(self, X, y)
         self._validate_params()  # skipped by scikit-learn for partial_fit once fitted
         self._sizes()
         first = not hasattr(self, "components_")
