@@ -16,7 +16,7 @@ from ._progress import say
 from ._base import InterruptGuard, StreamMixin, as_source, keep_input_attributes_on_failure
 from ._base import is_dask_collection, layer_sizes, partial_fit_dask
 from ._base import blas_threads_for, on_main_thread
-from .rbm import _check_positive_int
+from .rbm import _check_positive_int, _label_array
 
 _LOSS = {"gan": _core.LOSS_GAN, "wgan": _core.LOSS_WGAN, "mle": _core.LOSS_MLE}
 _ACT = {"relu": _core.ACT_RELU, "leaky_relu": _core.ACT_LEAKY_RELU, "tanh": _core.ACT_TANH,
@@ -122,8 +122,8 @@ class AdversarialDBN(FormatVersionMixin, StreamMixin, BaseEstimator):
         "discriminator_activation": [StrOptions({"relu", "leaky_relu", "tanh", "sigmoid"})],
         "loss": [StrOptions({"gan", "wgan", "mle"})],
         "n_iter": [Interval(Integral, 0, None, closed="left")],
-        "batch_size": [Interval(Integral, 2, None, closed="left")],
-        "n_critic": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 2, 2**29 - 1, closed="both")],  # the core's limit
+        "n_critic": [Interval(Integral, 1, 2**63 - 1, closed="both")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "discriminator_learning_rate": [Interval(Real, 0, None, closed="neither")],
         "optimizer": [StrOptions({"adam", "rmsprop", "sgd"})],
@@ -390,7 +390,7 @@ class AdversarialDBN(FormatVersionMixin, StreamMixin, BaseEstimator):
             return None
         if y is None:
             raise ValueError("this model is conditional: pass y (one label, or one per sample)")
-        y = np.asarray(y)
+        y = _label_array(y)
         if y.ndim == 0:
             y = np.repeat(y, n_samples)
         if y.shape != (n_samples,):
@@ -468,6 +468,7 @@ class AdversarialDBN(FormatVersionMixin, StreamMixin, BaseEstimator):
         y = column_or_1d(y)
         if y.shape[0] != Xd.shape[0]:
             raise ValueError("y must hold one label per row of X")
+        self._labels_for(y.shape[0], y)  # every label known before the first draw
         out = np.empty(Xd.shape[0])
         seed = int(check_random_state(random_state).randint(2**31)) if random_state is not None \
             else None

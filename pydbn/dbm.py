@@ -28,7 +28,7 @@ from ._base import (
     partial_fit_dask,
     update_visible_mean,
 )
-from .rbm import RBM, _check_positive_int
+from .rbm import RBM, _MAX_STEPS, _check_positive_int, _enumeration_limit
 
 _HISTORY_ROWS = 1000
 
@@ -119,12 +119,13 @@ class DBM(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         "hidden_layer_sizes": ["array-like"],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "learning_rate_decay": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        # the core's limits: batch_size and n_chains below 2^30, k a 32-bit unsigned int
+        "batch_size": [Interval(Integral, 1, 2**30 - 1, closed="both")],
         "n_iter": [Interval(Integral, 0, None, closed="left")],
-        "n_mean_field": [Interval(Integral, 1, None, closed="left")],
+        "n_mean_field": [Interval(Integral, 1, 2**63 - 1, closed="both")],
         "mean_field_tol": [Interval(Real, 0, None, closed="left")],
-        "n_chains": [Interval(Integral, 1, None, closed="left")],
-        "k": [Interval(Integral, 1, None, closed="left")],
+        "n_chains": [Interval(Integral, 1, 2**30 - 1, closed="both")],
+        "k": [Interval(Integral, 1, 2**32 - 1, closed="both")],
         "pretrain": ["boolean"],
         "pretrain_n_iter": [Interval(Integral, 0, None, closed="left")],
         "pretrain_learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -442,7 +443,7 @@ class DBM(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         """
         check_is_fitted(self)
         n_samples = _check_positive_int(n_samples, "n_samples", minimum=0)
-        n_gibbs = _check_positive_int(n_gibbs, "n_gibbs")
+        n_gibbs = _check_positive_int(n_gibbs, "n_gibbs", maximum=2**20)  # the core's limit
         out = np.empty((n_samples, self.n_features_in_), dtype=self._dtype())
         seed, epoch = self._next_stream(random_state)
         _core.dbm_sample(self._model(), n_gibbs, seed, epoch, bool(return_means), out,
@@ -484,22 +485,23 @@ class DBM(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         """
         check_is_fitted(self)
         if method == "exact":
-            max_bits = _check_positive_int(max_bits, "max_bits")
+            max_bits = _enumeration_limit(max_bits, "max_bits")
             log_z = _core.dbm_log_partition_exact(self._model(), max_bits, on_main_thread())
             return (log_z, 0.0) if return_std else log_z
         if method != "ais":
             raise ValueError(f"method must be 'ais' or 'exact', got {method!r}")
         n_chains = _check_positive_int(n_chains, "n_chains")
-        n_betas = _check_positive_int(n_betas, "n_betas", minimum=2)
+        n_betas = _check_positive_int(n_betas, "n_betas", minimum=2, maximum=_MAX_STEPS)
         parities = {"even": (0,), "odd": (1,), "both": (0, 1)}.get(parity)
         if parities is None:
             raise ValueError(f"parity must be 'both', 'even' or 'odd', got {parity!r}")
         base = self._ais_base()
+        logws = [np.empty(n_chains, dtype=np.float64) for _ in parities]  # may fail: stream unused
         seed, epoch = self._next_stream(random_state)
         weights = []
         with Progress(len(parities) * (n_betas - 1), "AIS", unit="temperature") as bar:
             for i, par in enumerate(parities):
-                logw = np.empty(n_chains, dtype=np.float64)
+                logw = logws[i]
                 log_z, std = _core.dbm_log_partition_ais(
                     self._model(), base, par, n_betas, seed, (epoch + i) % 2**32, logw,
                     on_main_thread(), bar.callback(i * (n_betas - 1), n_betas - 1))
@@ -577,7 +579,7 @@ class DBM(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         if method != "exact":
             raise ValueError(f"method must be 'ais' or 'exact', got {method!r}")
         X, source = self._validate_input(X)
-        max_bits = _check_positive_int(max_bits, "max_bits")
+        max_bits = _enumeration_limit(max_bits, "max_bits")
         if log_z is None:
             log_z = self.log_partition("exact", max_bits=max_bits)
         out = np.empty(X.shape[0], dtype=np.float64)

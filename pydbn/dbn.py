@@ -19,7 +19,8 @@ from . import _core
 from .persistence import FormatVersionMixin
 from ._progress import say
 from ._base import InterruptGuard, StreamMixin, as_source, layer_sizes, on_main_thread
-from .rbm import RBM, _VISIBLE, _check_positive_int
+from ._base import keep_input_attributes_on_failure
+from .rbm import RBM, _MAX_STEPS, _VISIBLE, _check_positive_int, _enumeration_limit, _label_array
 
 _HISTORY_ROWS = 1000
 _LAYER_PARAMS = ("learning_rate", "learning_rate_decay", "batch_size", "n_iter", "method", "k",
@@ -147,7 +148,7 @@ class DBN(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         "fine_tune": [StrOptions({"up-down"}), None],
         "n_iter_fine_tune": [Interval(Integral, 0, None, closed="left")],
         "learning_rate_fine_tune": [Interval(Real, 0, None, closed="neither")],
-        "k_fine_tune": [Interval(Integral, 1, None, closed="left")],
+        "k_fine_tune": [Interval(Integral, 1, 2**32 - 1, closed="both")],  # C unsigned int
         "use_labels": ["boolean"],
         "transform_layers": [StrOptions({"top", "all"})],
         "random_state": ["random_state"],
@@ -288,18 +289,19 @@ class DBN(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         """
         sizes = self._sizes()  # refuse bad settings before anything is touched
         settings = self._layer_settings(len(sizes))
-        X = validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32))
+        previous = dict(vars(self))  # kept by a fit that fails before it trains any layer
         labels = None
         classes = None
-        if y is not None and self.use_labels:
-            y = column_or_1d(y, warn=True)
-            if y.shape[0] != X.shape[0]:
-                raise ValueError(
-                    f"y must hold one label per row of X: {y.shape[0]} labels, {X.shape[0]} rows"
-                )
-            check_classification_targets(y)
-            classes, labels = np.unique(y, return_inverse=True)
-            labels = labels.astype(np.int64)
+        with keep_input_attributes_on_failure(self):
+            X = validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32))
+            if y is not None and self.use_labels:
+                y = column_or_1d(y, warn=True)
+                if y.shape[0] != X.shape[0]:
+                    raise ValueError(f"y must hold one label per row of X: {y.shape[0]} labels, "
+                                     f"{X.shape[0]} rows")
+                check_classification_targets(y)
+                classes, labels = np.unique(y, return_inverse=True)
+                labels = labels.astype(np.int64)
         rng = check_random_state(self.random_state)
         self._reset_stream(rng)
         self.rbms_ = []
@@ -336,6 +338,10 @@ class DBN(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
                 # interrupted (or failed): keep the layers trained so far, this one included
                 # as the top at its last finished epoch
                 self._add_layer(rbm, i, top=True)
+                if not self.rbms_:  # none (the first layer could not be created)
+                    vars(self).clear()
+                    vars(self).update(previous)
+                    raise
                 if top and labels is not None and hasattr(rbm, "components_"):
                     self.classes_ = classes
                 # the last kept layer is the top RBM: it has no recognition copy
@@ -524,12 +530,12 @@ class DBN(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         """
         check_is_fitted(self)
         n_samples = _check_positive_int(n_samples, "n_samples", minimum=0)
-        n_gibbs = _check_positive_int(n_gibbs, "n_gibbs")
+        n_gibbs = _check_positive_int(n_gibbs, "n_gibbs", maximum=_MAX_STEPS)
         clamp = None
         if y is not None:
             if not self._n_labels:
                 raise ValueError("this DBN has no label units: fit it with y to sample by class")
-            y = np.asarray(y)
+            y = _label_array(y)
             y = np.full(n_samples, y) if y.ndim == 0 else y
             if y.shape != (n_samples,):
                 raise ValueError(f"y must hold one label per sample, got shape {y.shape}")
@@ -613,11 +619,11 @@ class DBN(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         se = np.zeros(X.shape[0], dtype=np.float64)
         if method == "exact":
             lp = np.empty(X.shape[0], dtype=np.float64)
-            max_bits = _check_positive_int(max_bits, "max_bits")
+            max_bits = _enumeration_limit(max_bits, "max_bits", cap=30)
             _core.dbn_exact(self._model(), as_source(X, dtype), float(log_z), max_bits, lp, out,
                             on_main_thread())
         else:
-            n_samples = _check_positive_int(n_samples, "n_samples")
+            n_samples = _check_positive_int(n_samples, "n_samples", maximum=2**20)  # the core's
             seed, epoch = self._next_stream(random_state)
             _core.dbn_bound(self._model(), as_source(X, dtype), n_samples, float(log_z), seed,
                             epoch, out, se, on_main_thread())
@@ -667,7 +673,7 @@ class DBN(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         dtype = self.rbms_[0].components_.dtype
         lp = np.empty(X.shape[0], dtype=np.float64)
         bound = np.empty(X.shape[0], dtype=np.float64)
-        max_bits = _check_positive_int(max_bits, "max_bits")
+        max_bits = _enumeration_limit(max_bits, "max_bits", cap=30)
         _core.dbn_exact(self._model(), as_source(X, dtype), float(log_z), max_bits, lp, bound,
                         on_main_thread())
         return lp

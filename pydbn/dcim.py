@@ -16,7 +16,7 @@ from ._progress import say
 from ._base import InterruptGuard, StreamMixin, as_source, keep_input_attributes_on_failure
 from ._base import is_dask_collection, layer_sizes, partial_fit_dask
 from ._base import on_main_thread
-from .rbm import _check_positive_int
+from .rbm import _check_positive_int, _label_array
 
 _ENC = {"binary": _core.DCIM_BINARY, "pm1": _core.DCIM_PM1}
 _OBJ = {"discriminative": _core.DCIM_DISCRIMINATIVE, "bidirectional": _core.DCIM_BIDIRECTIONAL,
@@ -100,7 +100,7 @@ class DCIM(FormatVersionMixin, StreamMixin, ClassifierMixin, TransformerMixin, B
         "objective": [StrOptions({"bidirectional", "sampled", "discriminative"})],
         "reverse_weight": [None, Interval(Real, 0, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, 2**30 - 1, closed="both")],  # the core's limit
         "n_iter": [Interval(Integral, 0, None, closed="left")],
         "optimizer": [StrOptions({"adam", "rmsprop", "sgd"})],
         "beta_1": [Interval(Real, 0, 1, closed="left")],
@@ -368,7 +368,7 @@ class DCIM(FormatVersionMixin, StreamMixin, ClassifierMixin, TransformerMixin, B
         return layers[-1] if layers else proba
 
     def _reverse(self, y, n_sampled, random_state):
-        y = np.asarray(y)
+        y = _label_array(y)
         if y.ndim == 0:
             y = y[None]
         if y.ndim != 1:

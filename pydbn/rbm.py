@@ -3,6 +3,7 @@ import time
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -21,6 +22,7 @@ from ._base import (
     StreamMixin,
     as_source,
     is_dask_collection,
+    keep_input_attributes_on_failure,
     log_mean_exp,
     on_main_thread,
     partial_fit_dask,
@@ -133,12 +135,13 @@ class RBM(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "learning_rate_decay": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        # the core's limits: batch_size below 2^30, k a 32-bit unsigned int
+        "batch_size": [Interval(Integral, 1, 2**30 - 1, closed="both")],
         "n_iter": [Interval(Integral, 0, None, closed="left")],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
         "method": [StrOptions({"pcd", "cd", "vpf"})],
-        "k": [Interval(Integral, 1, None, closed="left")],
+        "k": [Interval(Integral, 1, 2**32 - 1, closed="both")],
         "momentum": [Interval(Real, 0, 1, closed="left")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "visible": [StrOptions({"bernoulli", "gaussian"})],
@@ -241,11 +244,11 @@ class RBM(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
     def _chains(self):
         if self.method != "pcd":
             return None
-        if self.h_samples_.shape != (self.batch_size, self.n_components):
+        # the fitted width: a changed n_components only takes effect at the next fit
+        shape = (self.batch_size, self.components_.shape[0])
+        if self.h_samples_.shape != shape:
             # batch_size changed between partial_fit calls: start fresh chains
-            self.h_samples_ = np.zeros(
-                (self.batch_size, self.n_components), dtype=self.components_.dtype
-            )
+            self.h_samples_ = np.zeros(shape, dtype=self.components_.dtype)
         return self.h_samples_
 
     def _update_mean(self, X):
@@ -363,8 +366,9 @@ class RBM(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         """
         if self.method == "vpf":
             self._check_vpf()  # before anything is touched
-        X = validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32))
-        self._initialize(X, check_random_state(self.random_state))
+        with keep_input_attributes_on_failure(self):  # e.g. no memory for the model
+            X = validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32))
+            self._initialize(X, check_random_state(self.random_state))
         self._update_mean(X)
         self._train(X, as_source(X, X.dtype), self.n_iter)
         return self
@@ -389,18 +393,20 @@ class RBM(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         """
         if is_dask_collection(X):
             return partial_fit_dask(self, X, y)
+        self._validate_params()  # skipped by scikit-learn for partial_fit once fitted
         if self.method == "vpf":
             self._check_vpf()  # before anything is touched
         first = not hasattr(self, "components_")
-        X = validate_data(
-            self,
-            X,
-            accept_sparse="csr",
-            dtype=(np.float64, np.float32) if first else self.components_.dtype,
-            reset=first,
-        )
-        if first:
-            self._initialize(X, check_random_state(self.random_state))
+        with keep_input_attributes_on_failure(self):
+            X = validate_data(
+                self,
+                X,
+                accept_sparse="csr",
+                dtype=(np.float64, np.float32) if first else self.components_.dtype,
+                reset=first,
+            )
+            if first:
+                self._initialize(X, check_random_state(self.random_state))
         self._train(X, as_source(X, self.components_.dtype), 1)
         self._update_mean(X)  # only rows of a finished pass count
         return self
@@ -460,12 +466,8 @@ class RBM(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
             return out
         if self.visible != "bernoulli" or self._n_labels:
             raise ValueError("reconstruct with a mask needs binary visible units")
-        mask = np.asarray(mask)
-        if mask.shape != X.shape:
-            raise ValueError(f"mask must have X's shape {X.shape}, got {mask.shape}")
-        if mask.dtype != bool and not np.all((mask == 0) | (mask == 1)):
-            raise ValueError("mask must be boolean (True where an entry is unknown)")
-        n_gibbs = _check_positive_int(n_gibbs, "n_gibbs")
+        mask = _dense_mask(mask, X.shape)
+        n_gibbs = _check_positive_int(n_gibbs, "n_gibbs", maximum=_MAX_GIBBS)
         seed, epoch = self._next_stream(random_state)
         model = ([self.components_], [None, None],
                  [self.intercept_visible_, self.intercept_hidden_])
@@ -573,7 +575,7 @@ class RBM(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         """
         check_is_fitted(self)
         n_samples = _check_positive_int(n_samples, "n_samples", minimum=0)
-        n_steps = _check_positive_int(n_steps, "n_steps")
+        n_steps = _check_positive_int(n_steps, "n_steps", maximum=_MAX_STEPS)
         out = np.empty((n_samples, self.components_.shape[1]), dtype=self.components_.dtype)
         seed, epoch = self._next_stream(random_state)
         _core.rbm_sample(
@@ -634,20 +636,21 @@ class RBM(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         """
         check_is_fitted(self)
         if method == "exact":
-            max_units = _check_positive_int(max_units, "max_units")
+            max_units = _enumeration_limit(max_units, "max_units")
             log_z = _core.rbm_log_partition_exact(self._model(), max_units, on_main_thread())
             return (log_z, 0.0) if return_std else log_z
         if method != "ais":
             raise ValueError(f"method must be 'exact' or 'ais', got {method!r}")
         n_chains = _check_positive_int(n_chains, "n_chains")
-        n_betas = _check_positive_int(n_betas, "n_betas", minimum=2)
+        n_betas = _check_positive_int(n_betas, "n_betas", minimum=2, maximum=_MAX_STEPS)
         sides = self._ais_sides(side)
+        logws = [np.empty(n_chains, dtype=np.float64) for _ in sides]  # may fail: stream unused
         seed, epoch = self._next_stream(random_state)
         weights = []
         with Progress(len(sides) * (n_betas - 1), "AIS", unit="temperature") as bar:
             for i, which in enumerate(sides):
                 model, base = self._ais_problem(which)
-                logw = np.empty(n_chains, dtype=np.float64)
+                logw = logws[i]
                 log_z, std = _core.rbm_log_partition_ais(
                     model, base, n_betas, seed, (epoch + i) % 2**32, logw, on_main_thread(),
                     bar.callback(i * (n_betas - 1), n_betas - 1),
@@ -742,7 +745,44 @@ class RBM(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         return tags
 
 
-def _check_positive_int(value, name, minimum=1):
+# Largest counts the core takes: sizes are ssize_t; Gibbs steps of rbm_sample / AIS temperatures
+# 2^23; Gibbs steps of bm_generate / bm_reconstruct below 2^32 - 2. Checked here, before a
+# method draws from the model's stream, so that a refused call leaves the model as it was.
+_MAX_SIZE = 2**63 - 1
+_MAX_STEPS = 2**23
+_MAX_GIBBS = 2**32 - 3
+
+
+def _check_positive_int(value, name, minimum=1, maximum=_MAX_SIZE):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value > maximum:
+        raise ValueError(f"{name} must be an integer <= {maximum}, got {value!r}")
     return int(value)
+
+
+def _enumeration_limit(value, name, cap=40):
+    """A max_units / max_bits limit for the core: at most its own cap (2^40 states; 2^30 for a
+    DBN), so that a larger limit neither wraps in its 32-bit argument nor appears in its error
+    message as a limit that was not the one applied."""
+    return min(_check_positive_int(value, name), cap)
+
+
+def _label_array(y):
+    """Labels given to a method as an array (a scalar stays 0-d); sparse matrices refused."""
+    if sp.issparse(y):
+        raise TypeError("y must be a label or a dense array of labels, got a sparse matrix")
+    return np.asarray(y)
+
+
+def _dense_mask(mask, shape):
+    """A reconstruct mask checked against X's shape: dense, 0/1 or boolean."""
+    if sp.issparse(mask):
+        raise TypeError("mask must be a dense array (True where an entry is unknown), got a "
+                        "sparse matrix; use mask.toarray()")
+    mask = np.asarray(mask)
+    if mask.shape != shape:
+        raise ValueError(f"mask must have X's shape {shape}, got {mask.shape}")
+    if mask.dtype != bool and not np.all((mask == 0) | (mask == 1)):
+        raise ValueError("mask must be boolean (True where an entry is unknown)")
+    return mask

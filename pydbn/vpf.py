@@ -27,7 +27,7 @@ from ._base import (
     on_main_thread,
     partial_fit_dask,
 )
-from .rbm import _check_positive_int
+from .rbm import _MAX_GIBBS, _check_positive_int, _dense_mask
 
 # in-layer mean-field of transform() for layers with lateral weights: damped iterations until
 # no activation of a row moves by more than _LATERAL_TOL (each row stops on its own, so a row's
@@ -138,7 +138,7 @@ class VPF(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "lateral": ["boolean"],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, 2**30 - 1, closed="both")],  # the core's limit
         "n_iter": [Interval(Integral, 0, None, closed="left")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "optimizer": [StrOptions({"adam", "sgd"})],
@@ -424,7 +424,8 @@ class VPF(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
             self._next_stream(random_state)
         hidden = self._infer(source, X.shape[0], seed, epoch)
         dense = X.toarray() if hasattr(X, "toarray") else X
-        states = [np.ascontiguousarray(dense, dtype=self._dtype())] + hidden
+        # the binding takes writeable states (it only reads them): a read-only X is copied
+        states = [np.require(dense, self._dtype(), ["C", "W"])] + hidden
         return _core.bm_mpf(self._model(), states, None, on_main_thread())
 
     def score(self, X, y=None):
@@ -469,7 +470,7 @@ class VPF(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         check_is_fitted(self)
         n_samples = _check_positive_int(n_samples, "n_samples", minimum=0)
         n_gibbs = _check_positive_int(
-            self.n_gibbs_generate if n_gibbs is None else n_gibbs, "n_gibbs")
+            self.n_gibbs_generate if n_gibbs is None else n_gibbs, "n_gibbs", maximum=_MAX_GIBBS)
         prior = self.prior if prior is None else prior
         n_top = self.intercepts_[-1].shape[0]
         if isinstance(prior, str):
@@ -513,13 +514,8 @@ class VPF(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         """
         check_is_fitted(self)
         X, source = self._validate_input(X)
-        mask = np.asarray(mask)
-        if mask.shape != X.shape:
-            raise ValueError(f"mask must have X's shape {X.shape}, got {mask.shape}")
-        if mask.dtype != bool and not np.all((mask == 0) | (mask == 1)):
-            raise ValueError("mask must be boolean (True where an entry is unknown)")
-        mask = np.ascontiguousarray(mask, dtype=np.uint8)
-        n_gibbs = _check_positive_int(n_gibbs, "n_gibbs")
+        mask = np.ascontiguousarray(_dense_mask(mask, X.shape), dtype=np.uint8)
+        n_gibbs = _check_positive_int(n_gibbs, "n_gibbs", maximum=_MAX_GIBBS)
         out = np.empty(X.shape, dtype=self._dtype())
         seed, epoch = self._next_stream(random_state)
         _core.bm_reconstruct(self._model(), source, mask, n_gibbs, seed, epoch, out,
