@@ -47,3 +47,15 @@ def test_training_refuses_read_only_parameters(model):
     with pytest.raises(ValueError, match="read-only"):
         model.partial_fit(np.ones((3, 6)))
     np.testing.assert_array_equal(model.components_, before)
+
+
+@pytest.mark.parametrize("value", [-1, 2**32, 2**32 + 2, 2**64])
+def test_unsigned_arguments_out_of_range_are_overflow_errors_not_wrapped(model, value):
+    # the "I" format would keep the low 32 bits: 2**32 + 2 would silently become 2
+    with pytest.raises(OverflowError, match=r"\[0, 2\^32\)"):
+        _core.rbm_log_partition_exact(model._model(), value, False)
+    X = np.zeros((4, 6))
+    with pytest.raises(OverflowError, match=r"\[0, 2\^32\)"):
+        _core.rbm_epoch(model._model(), X, None, None, None, None, method=1, k=value,
+                        batch_size=2, learning_rate=0.1, momentum=0.0, weight_decay=0.0,
+                        seed=0, epoch=0, check_signals=False)

@@ -100,6 +100,27 @@ static void py_progress(void *arg, double fraction) { ((py_interrupt *)arg)->fra
 /* ------------------------------------------------------------------------------------------ */
 /* Argument converters                                                                          */
 
+/* An unsigned int argument ("O&" with &unsigned): unlike the "I" format, which keeps the low
+ * bits of any integer, a negative or too large value is an OverflowError. */
+static int uint_conv(PyObject *obj, void *out)
+{
+    unsigned long v = PyLong_AsUnsignedLong(obj);
+    if (v == (unsigned long)-1 && PyErr_Occurred()) {
+        if (PyErr_ExceptionMatches(PyExc_OverflowError) ||
+            PyErr_ExceptionMatches(PyExc_ValueError)) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_OverflowError, "an argument must be an integer in [0, 2^32)");
+        }
+        return 0;
+    }
+    if (v > UINT_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "an argument must be an integer in [0, 2^32)");
+        return 0;
+    }
+    *(unsigned *)out = (unsigned)v;
+    return 1;
+}
+
 static int array_typenum_ok(int t) { return t == NPY_FLOAT32 || t == NPY_FLOAT64; }
 
 /* A float32/float64 C-contiguous, aligned array with the given number of dims. Inference only
@@ -355,8 +376,9 @@ static PyObject *py_rbm_epoch(PyObject *self, PyObject *args, PyObject *kw)
     double lr, mom, wd;
     unsigned long seed, epoch;
     (void)self;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&OOOOiIndddkkp|Opdd", names, rbm_conv, &m,
-                                     source_conv, &x, &ovw, &ovb, &ovh, &och, &method, &k, &bs,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&OOOOiO&ndddkkp|Opdd", names, rbm_conv, &m,
+                                     source_conv, &x, &ovw, &ovb, &ovh, &och, &method,
+                                     uint_conv, &k, &bs,
                                      &lr, &mom, &wd, &seed, &epoch, &check, &guard,
                                      &sample_input, &up_scale, &down_scale))
         return NULL;
@@ -552,7 +574,8 @@ static PyObject *py_rbm_log_partition_exact(PyObject *self, PyObject *args)
     unsigned max_units;
     int check;
     (void)self;
-    if (!PyArg_ParseTuple(args, "O&Ip", rbm_conv, &m, &max_units, &check)) return NULL;
+    if (!PyArg_ParseTuple(args, "O&O&p", rbm_conv, &m, uint_conv, &max_units, &check))
+        return NULL;
     double log_z = 0.0;
     pdbn_error err = {0, ""};
     int st;
@@ -773,8 +796,9 @@ static PyObject *py_dbn_updown_epoch(PyObject *self, PyObject *args, PyObject *k
     unsigned long seed, epoch;
     int check;
     (void)self;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&OInddkkp|O", names, dbn_conv, &m,
-                                     source_conv, &x, &olab, &k, &bs, &lr, &wd, &seed, &epoch,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&OO&nddkkp|O", names, dbn_conv, &m,
+                                     source_conv, &x, &olab, uint_conv, &k, &bs, &lr, &wd,
+                                     &seed, &epoch,
                                      &check, &guard))
         return NULL;
     if (!m.writeable) {
@@ -956,8 +980,9 @@ static PyObject *py_dbm_epoch(PyObject *self, PyObject *args, PyObject *kw)
     unsigned long seed, epoch;
     int check;
     (void)self;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&OOOInnddddkkp|O", names, dbm_conv, &m,
-                                     source_conv, &x, &och, &ovw, &ovb, &k, &bs, &nmf, &tol, &lr,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&OOOO&nnddddkkp|O", names, dbm_conv, &m,
+                                     source_conv, &x, &och, &ovw, &ovb, uint_conv, &k, &bs,
+                                     &nmf, &tol, &lr,
                                      &mom, &wd, &seed, &epoch, &check, &guard))
         return NULL;
     if (!m.writeable) {
@@ -1065,7 +1090,8 @@ static PyObject *py_dbm_log_partition_exact(PyObject *self, PyObject *args)
     unsigned max_bits;
     int check;
     (void)self;
-    if (!PyArg_ParseTuple(args, "O&Ip", dbm_conv, &m, &max_bits, &check)) return NULL;
+    if (!PyArg_ParseTuple(args, "O&O&p", dbm_conv, &m, uint_conv, &max_bits, &check))
+        return NULL;
     double log_z = 0.0;
     pdbn_error err = {0, ""};
     int st;
