@@ -51,7 +51,9 @@ int pdbn_ws_alloc(pdbn_ws *ws, size_t bytes, pdbn_error *err)
     ws->size = 0;
     PDBN_RETURN_IF(bytes == SIZE_MAX || bytes > ((size_t)1 << 46), err, PDBN_ERR_NOMEM,
                    "workspace of %zu bytes is too large", bytes);
-    size_t sz = bytes == 0 ? 64 : bytes;
+    /* C11 aligned_alloc wants a size that is a multiple of the alignment (AddressSanitizer's
+     * allocator refuses others) */
+    size_t sz = bytes == 0 ? 64 : (bytes + 63) / 64 * 64;
     ws->base = aligned_alloc(64, sz);
     PDBN_RETURN_IF(ws->base == NULL, err, PDBN_ERR_NOMEM,
                    "could not allocate a workspace of %zu bytes", bytes);
