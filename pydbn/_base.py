@@ -151,9 +151,13 @@ def dask_row_blocks(X, y=None):
     n_rows = X.shape[0] if hasattr(type(X), "chunks") else np.nan  # a dataframe's is lazy
     lazy_y = is_dask_collection(y)
     if lazy_y:
-        if hasattr(type(y), "chunks") and not np.isnan(n_rows) and y.shape[0] == n_rows \
-                and y.chunks[0] != X.chunks[0]:
-            y = y.rechunk({0: X.chunks[0]})
+        y_rows = y.shape[0] if hasattr(type(y), "chunks") else np.nan
+        if not np.isnan(n_rows) and not np.isnan(y_rows):
+            if y_rows != n_rows:  # refused before any block trains the model
+                raise ValueError(f"y must hold one label per row of X: {y_rows} labels, "
+                                 f"{n_rows} rows")
+            if y.chunks[0] != X.chunks[0]:
+                y = y.rechunk({0: X.chunks[0]})
         if _dask_block_count(y) != n_blocks:
             raise ValueError(f"y must be cut into the same row blocks as X: X has {n_blocks} "
                              f"row blocks, y {_dask_block_count(y)}")

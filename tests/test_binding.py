@@ -59,3 +59,10 @@ def test_unsigned_arguments_out_of_range_are_overflow_errors_not_wrapped(model, 
         _core.rbm_epoch(model._model(), X, None, None, None, None, method=1, k=value,
                         batch_size=2, learning_rate=0.1, momentum=0.0, weight_decay=0.0,
                         seed=0, epoch=0, check_signals=False)
+
+
+def test_unsigned_arguments_take_numpy_integers(model):
+    assert _core.rbm_log_partition_exact(model._model(), np.int64(10), False) == \
+        _core.rbm_log_partition_exact(model._model(), 10, False)
+    with pytest.raises(TypeError):
+        _core.rbm_log_partition_exact(model._model(), 10.0, False)

@@ -171,8 +171,11 @@ def test_wrong_number_of_labels_is_refused_before_any_training():
     model = pydbn.DCIM((8,), random_state=0)
     with pytest.raises(ValueError, match="one label per row"):
         model.partial_fit(X, np.zeros(2999, dtype=int), classes=[0, 1])
-    with pytest.raises(ValueError, match="same row blocks"):
+    with pytest.raises(ValueError, match="one label per row"):
         model.partial_fit(X, labels_of(X).rechunk(1000)[:2000], classes=[0, 1])
+    # as many blocks as X, one label short: refused before the first block trains
+    with pytest.raises(ValueError, match="2999 labels, 3000 rows"):
+        model.partial_fit(X, labels_of(X)[:2999].rechunk(1000), classes=[0, 1])
     assert not hasattr(model, "components_")
 
 

@@ -104,16 +104,13 @@ static void py_progress(void *arg, double fraction) { ((py_interrupt *)arg)->fra
  * bits of any integer, a negative or too large value is an OverflowError. */
 static int uint_conv(PyObject *obj, void *out)
 {
-    unsigned long v = PyLong_AsUnsignedLong(obj);
-    if (v == (unsigned long)-1 && PyErr_Occurred()) {
-        if (PyErr_ExceptionMatches(PyExc_OverflowError) ||
-            PyErr_ExceptionMatches(PyExc_ValueError)) {
-            PyErr_Clear();
-            PyErr_SetString(PyExc_OverflowError, "an argument must be an integer in [0, 2^32)");
-        }
-        return 0;
-    }
-    if (v > UINT_MAX) {
+    PyObject *index = PyNumber_Index(obj); /* ints and NumPy integers; TypeError otherwise */
+    if (index == NULL) return 0;
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(index, &overflow);
+    Py_DECREF(index);
+    if (v == -1 && PyErr_Occurred()) return 0;
+    if (overflow != 0 || v < 0 || (unsigned long long)v > UINT_MAX) {
         PyErr_SetString(PyExc_OverflowError, "an argument must be an integer in [0, 2^32)");
         return 0;
     }
@@ -861,8 +858,8 @@ static PyObject *py_dbn_exact(PyObject *self, PyObject *args)
     PyArrayObject *lp, *bd;
     int check;
     (void)self;
-    if (!PyArg_ParseTuple(args, "O&O&dIO!O!p", dbn_conv, &m, source_conv, &x, &log_z, &max_bits,
-                          &PyArray_Type, &lp, &PyArray_Type, &bd, &check))
+    if (!PyArg_ParseTuple(args, "O&O&dO&O!O!p", dbn_conv, &m, source_conv, &x, &log_z,
+                          uint_conv, &max_bits, &PyArray_Type, &lp, &PyArray_Type, &bd, &check))
         return NULL;
     if (!dbn_same_dtype(&m, &x) || !check_out(lp, NPY_FLOAT64, x.s.rows, 1) ||
         !check_out(bd, NPY_FLOAT64, x.s.rows, 1))
@@ -1110,8 +1107,8 @@ static PyObject *py_dbm_log_prob_exact(PyObject *self, PyObject *args)
     PyArrayObject *out;
     int check;
     (void)self;
-    if (!PyArg_ParseTuple(args, "O&O&dIO!p", dbm_conv, &m, source_conv, &x, &log_z, &max_bits,
-                          &PyArray_Type, &out, &check))
+    if (!PyArg_ParseTuple(args, "O&O&dO&O!p", dbm_conv, &m, source_conv, &x, &log_z,
+                          uint_conv, &max_bits, &PyArray_Type, &out, &check))
         return NULL;
     if (m.typenum != x.typenum) return PyErr_Format(PyExc_ValueError, "X must have the model's dtype");
     if (!check_out(out, NPY_FLOAT64, x.s.rows, 1)) return NULL;

@@ -261,8 +261,11 @@ static void test_dbm(void)
     memcpy(at, b0, sizeof b0), at += D0;
     memcpy(at, b1, sizeof b1), at += D1;
     memcpy(at, b2, sizeof b2);
-    double vsnap[D1 * D0];
+    double vsnap[D1 * D0], csnap[2 * (D0 + D1 + D2)];
     memcpy(vsnap, vw0, sizeof vw0);
+    memcpy(csnap, ch0, sizeof ch0);
+    memcpy(csnap + 2 * D0, ch1, sizeof ch1);
+    memcpy(csnap + 2 * (D0 + D1), ch2, sizeof ch2);
     hook stop = {0, 2, 0, 0.0, 0};
     pdbn_control ctl_stop = {hook_interrupted, &stop, NULL};
     cfg.batch_size = 1;
@@ -280,6 +283,8 @@ static void test_dbm(void)
     at += D1;
     same &= memcmp(at, b2, sizeof b2) == 0;
     same &= memcmp(vsnap, vw0, sizeof vw0) == 0;
+    same &= memcmp(csnap, ch0, sizeof ch0) == 0 && memcmp(csnap + 2 * D0, ch1, sizeof ch1) == 0 &&
+            memcmp(csnap + 2 * (D0 + D1), ch2, sizeof ch2) == 0;
     CHECK(same, "DBM epoch interrupted after %d polls changed its arrays", stop.polls);
 }
 
