@@ -424,8 +424,9 @@ class VPF(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
             self._next_stream(random_state)
         hidden = self._infer(source, X.shape[0], seed, epoch)
         dense = X.toarray() if hasattr(X, "toarray") else X
-        # the binding takes writeable states (it only reads them): a read-only X is copied
-        states = [np.require(dense, self._dtype(), ["C", "W"])] + hidden
+        # the binding takes writeable, aligned states (it only reads them): a read-only or
+        # unaligned X is copied
+        states = [np.require(dense, self._dtype(), ["C", "W", "A"])] + hidden
         return _core.bm_mpf(self._model(), states, None, on_main_thread())
 
     def score(self, X, y=None):

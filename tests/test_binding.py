@@ -66,3 +66,15 @@ def test_unsigned_arguments_take_numpy_integers(model):
         _core.rbm_log_partition_exact(model._model(), 10, False)
     with pytest.raises(TypeError):
         _core.rbm_log_partition_exact(model._model(), 10.0, False)
+
+
+def test_unaligned_state_buffers_are_refused():
+    # found by UBSan: an unaligned states[0] reached the MPF kernel's double loads
+    W, b0, b1 = np.zeros((3, 4)), np.zeros(4), np.zeros(3)
+    model = ([W], [None, None], [b0, b1])
+    raw = np.zeros(2 * 4 * 8 + 1, dtype=np.uint8)
+    unaligned = raw[1:].view(np.float64).reshape(2, 4)
+    assert not unaligned.flags.aligned
+    with pytest.raises(ValueError, match="aligned"):
+        _core.bm_mpf(model, [unaligned, np.zeros((2, 3))], None, False)
+    assert _core.bm_mpf(model, [np.zeros((2, 4)), np.zeros((2, 3))], None, False) > 0

@@ -324,9 +324,10 @@ static int opt_buffer(PyObject *obj, int typenum, npy_intp size, const char *nam
     if (obj == Py_None) return 1;
     if (!PyArray_Check(obj) || PyArray_TYPE((PyArrayObject *)obj) != typenum ||
         !PyArray_IS_C_CONTIGUOUS((PyArrayObject *)obj) ||
+        !PyArray_ISALIGNED((PyArrayObject *)obj) ||
         !PyArray_ISWRITEABLE((PyArrayObject *)obj) ||
         PyArray_SIZE((PyArrayObject *)obj) != size) {
-        PyErr_Format(PyExc_ValueError, "%s must be a writeable C-contiguous array of %zd "
+        PyErr_Format(PyExc_ValueError, "%s must be a writeable, aligned C-contiguous array of %zd "
                      "elements of the model's dtype", name, (Py_ssize_t)size);
         return 0;
     }
