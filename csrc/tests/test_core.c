@@ -20,19 +20,7 @@
 #include "pdbn_units.h"
 #include "pdbn_vmath.h"
 
-static int n_pass, n_fail;
-
-#define CHECK(cond, ...)                                                                      \
-    do {                                                                                      \
-        if (cond) {                                                                           \
-            n_pass++;                                                                         \
-        } else {                                                                              \
-            n_fail++;                                                                         \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                       \
-            printf(__VA_ARGS__);                                                              \
-            printf("\n");                                                                     \
-        }                                                                                     \
-    } while (0)
+#include "check.h"
 
 /* Known-answer vectors of Philox4x32-10 published with Random123 (kat_vectors). */
 static void test_philox_known_answers(void)

@@ -16,19 +16,7 @@
 #include "pdbn_rbm.h"
 #include "pdbn_status.h"
 
-static int n_pass, n_fail;
-
-#define CHECK(cond, ...)                                                                      \
-    do {                                                                                      \
-        if (cond) {                                                                           \
-            n_pass++;                                                                         \
-        } else {                                                                              \
-            n_fail++;                                                                         \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                       \
-            printf(__VA_ARGS__);                                                              \
-            printf("\n");                                                                     \
-        }                                                                                     \
-    } while (0)
+#include "check.h"
 
 /* A fixed pseudo-random number in [-1, 1) (parameters and data need no statistics here). */
 static double det_uniform(unsigned *state)
