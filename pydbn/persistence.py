@@ -78,7 +78,8 @@ def load_model(path):
     except (EOFError, IndexError, KeyError, ValueError, pickle.UnpicklingError, struct.error,
             zlib.error) as exc:
         raise ModelFormatError(
-            f"{path} could not be read as a pydbn model file (truncated or corrupt?): "
+            f"{path} could not be read as a pydbn model file (truncated or corrupt, or "
+            f"written with NumPy / scikit-learn versions this environment cannot read): "
             f"{type(exc).__name__}: {exc}"
         ) from exc
     if not isinstance(payload, dict) or "pydbn_format" not in payload:
