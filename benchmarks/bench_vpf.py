@@ -108,9 +108,11 @@ def numpy_inputs(model, Y, k):
 def numpy_mpf(model, Y, with_gradients=True):
     """K and, optionally, its gradients (gW, gU, gb) for the completed rows Y (Eq. 1-2).
 
-    dK/db_k = mean_rows G_k, dK/dW_k = (G_{k+1}' Y_k + Y_{k+1}' G_k) / rows,
-    dK/dU_k = (G_k' Y_k + Y_k' G_k) / rows with a zero diagonal, G = alpha * exp(alpha z).
-    K is summed in float64, like pydbn's core (which keeps one row's sum in the element type).
+    K is the mean over rows and over all |V| units of exp(alpha z) (the text's epsilon = 1/|V|);
+    dK/db_k = sum_rows G_k / n, dK/dW_k = (G_{k+1}' Y_k + Y_{k+1}' G_k) / n,
+    dK/dU_k = (G_k' Y_k + Y_k' G_k) / n with a zero diagonal, G = alpha * exp(alpha z) and
+    n = rows * |V|. K is summed in float64, like pydbn's core (which keeps one row's sum in
+    the element type).
     """
     W, U, b = model
     L = len(W)
@@ -127,10 +129,11 @@ def numpy_mpf(model, Y, with_gradients=True):
         total += float(z.sum(axis=1).sum(dtype=np.float64))
         z *= a
         G.append(z)
-    K = total / rows
+    per = rows * sum(y.shape[1] for y in Y)
+    K = total / per
     if not with_gradients:
         return K, None
-    scale = dt(1.0 / rows)
+    scale = dt(1.0 / per)
     gW = []
     for k in range(L):
         g = G[k + 1].T @ Y[k]

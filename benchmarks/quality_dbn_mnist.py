@@ -131,6 +131,9 @@ def parse_args(argv=None):
     g.add_argument("--b-learning-rate-decay", default="0",
                    help="per layer, one value or one per layer: epoch t uses learning_rate / "
                         "(1 + decay * t) (default 0, constant)")
+    g.add_argument("--b-layer-init", choices=["random", "transpose"], default="random",
+                   help="start of the top RBM: random, or layer 1 turned upside down (its first "
+                        "784 hidden units; DBN(layer_init=...))")
     g.add_argument("--b-propagate", choices=["sample", "mean"], default="sample",
                    help="what the top RBM is trained on: binary samples of q(h1 | v) (default) "
                         "or its probabilities")
@@ -319,7 +322,8 @@ def part_b(args):
           f"{_describe_layers(layers, args.b_epochs, args.b_method, args.b_k)}; batch "
           f"{args.batch_size}, learning rate {args.b_learning_rate} / (1 + decay * epoch) with decay "
           f"{', '.join(map(str, args.b_learning_rate_decay))} per layer, momentum {args.momentum}, "
-          f"weight decay {args.weight_decay}; top RBM trained on propagate='{args.b_propagate}'")
+          f"weight decay {args.weight_decay}; top RBM trained on propagate='{args.b_propagate}', "
+          f"layer_init='{args.b_layer_init}'")
     print(f"- bound: {args.n_samples} draws of q per row; AIS: {args.n_chains} chains, "
           f"{args.n_betas} inverse temperatures, base rates from the training data\n", flush=True)
 
@@ -328,7 +332,7 @@ def part_b(args):
         learning_rate_decay=list(args.b_learning_rate_decay),
         batch_size=args.batch_size, n_iter=list(args.b_epochs), method=list(args.b_method),
         k=list(args.b_k), momentum=args.momentum, weight_decay=args.weight_decay,
-        propagate=args.b_propagate, use_labels=False, random_state=args.seed,
+        propagate=args.b_propagate, layer_init=args.b_layer_init, use_labels=False, random_state=args.seed,
         verbose=int(args.verbose))
     t0 = time.perf_counter()
     dbn.fit(X_train)

@@ -71,6 +71,17 @@ class DBN(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         below ('mean', Hinton & Salakhutdinov's practice: lower-variance updates), or a fresh
         binary sample of them in every minibatch ('sample': the RBM then maximizes exactly
         the term of the variational bound that greedy training improves, text 004 Eq. 22).
+    layer_init : {'random', 'transpose'}, default='random'
+        Starting point of each layer above the first: small random weights
+        (scikit-learn's RBM initialization), or the layer below turned upside down
+        ('transpose', Hinton, Osindero & Teh 2006, Section 4): its first n hidden units take
+        the transposed weights and the visible biases of the RBM two levels down, its visible
+        biases that RBM's hidden biases, and any further hidden units start random. The new
+        RBM then begins as the prior over h that the lower RBM already defines, so the
+        variational bound starts equal to the lower RBM's log-likelihood and greedy training
+        only has to improve on it. Applies to a layer at least as wide as the layer two
+        below it (else it starts random; also above Gaussian visible units, whose prior over
+        h is not an RBM's).
     fine_tune : {None, 'up-down'}, default=None
         After greedy training, run ``n_iter_fine_tune`` epochs of the up-down algorithm
         (Hinton et al. 2006, Appendix B), with labels when ``fit`` was given ``y``.
@@ -145,6 +156,7 @@ class DBN(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         "weight_decay": _scalar_or_sequence(Real, 0),
         "visible": [StrOptions({"bernoulli", "gaussian"})],
         "propagate": [StrOptions({"mean", "sample"})],
+        "layer_init": [StrOptions({"random", "transpose"})],
         "fine_tune": [StrOptions({"up-down"}), None],
         "n_iter_fine_tune": [Interval(Integral, 0, None, closed="left")],
         "learning_rate_fine_tune": [Interval(Real, 0, None, closed="neither")],
@@ -169,6 +181,7 @@ class DBN(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         weight_decay=0.0,
         visible="bernoulli",
         propagate="mean",
+        layer_init="random",
         fine_tune=None,
         n_iter_fine_tune=10,
         learning_rate_fine_tune=0.01,
@@ -189,6 +202,7 @@ class DBN(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         self.weight_decay = weight_decay
         self.visible = visible
         self.propagate = propagate
+        self.layer_init = layer_init
         self.fine_tune = fine_tune
         self.n_iter_fine_tune = n_iter_fine_tune
         self.learning_rate_fine_tune = learning_rate_fine_tune
@@ -325,6 +339,8 @@ class DBN(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
                 say("[DBN] Layer %d: %d units" % (i + 1, n_units))
             if i > 0 and self.propagate == "sample":
                 rbm._sample_input = True
+            if i > 0 and self.layer_init == "transpose":
+                rbm._start_parameters = self._transposed_start(i)
             train = data
             if top and labels is not None:
                 rbm._n_labels = len(classes)
@@ -359,6 +375,17 @@ class DBN(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         if self.fine_tune == "up-down":
             self._fine_tune(X, labels)
         return self
+
+    def _transposed_start(self, i):
+        """(weights, visible biases, hidden biases) that make layer i start as the prior over
+        its visible units defined by layer i - 1 (None where that prior is not an RBM's)."""
+        below = self.rbms_[i - 1]
+        n_units = self._sizes()[i]
+        if (i == 1 and self.visible != "bernoulli") or n_units < below.components_.shape[1]:
+            return None
+        # p(h) = sum_v exp(-E(v, h)) / Z = exp(c.h) prod_j (1 + exp(a_j + W_j.h)) / Z: an RBM
+        # over h whose hidden unit j has the weights W[:, j] and bias a_j
+        return (below.components_.T, below.intercept_hidden_, below.intercept_visible_)
 
     def _add_layer(self, rbm, i, top):
         """Record a trained (or interrupted) layer and its history."""

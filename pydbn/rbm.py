@@ -193,9 +193,12 @@ class RBM(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
 
     # A DBN's top layer models (h, one-hot label): its last _n_labels visible units form a
     # softmax group. _sample_input trains on Bernoulli samples of each minibatch's rows (a
-    # DBN's greedy training with propagate='sample'). Both are set by pydbn.DBN, never by users.
+    # DBN's greedy training with propagate='sample'). _start_parameters (weights, visible
+    # biases, hidden biases) overwrite the leading block of a fresh random initialization
+    # (DBN(layer_init='transpose')). All are set by pydbn.DBN, never by users.
     _n_labels = 0
     _sample_input = False
+    _start_parameters = None
     # a DBM's pre-training doubles the input of a layer that has two neighbours in the DBM
     _up_scale = 1.0
     _down_scale = 1.0
@@ -228,6 +231,13 @@ class RBM(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
             "_vpf_state": None,
             "_vpf_steps": 0,
         }
+        start = self._start_parameters
+        if start is not None:
+            weights, visible, hidden = start
+            m, nv = weights.shape
+            state["components_"][:m, :nv] = weights
+            state["intercept_visible_"][:nv] = visible
+            state["intercept_hidden_"][:m] = hidden
         self.__dict__.update(state)
         self._reset_stream(rng)
 

@@ -21,6 +21,7 @@ from ._base import (
     InterruptGuard,
     StreamMixin,
     as_source,
+    column_mean,
     is_dask_collection,
     keep_input_attributes_on_failure,
     layer_sizes,
@@ -73,7 +74,8 @@ class VPF(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         Epochs (E-step plus a pass of M-step updates) of ``fit``.
     weight_decay : float, default=1e-4
         L2 penalty ``weight_decay / 2 * sum(w ** 2)`` on the weights (not the biases) added to
-        the objective (the text: lambda = 1e-4).
+        the objective, which is a mean per unit (see Notes), so the same value suits any
+        network size (the text: lambda = 1e-4).
     optimizer : {'adam', 'sgd'}, default='adam'
         The M-step's optimizer: Adam (the text's) or SGD with ``momentum``.
     beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
@@ -106,23 +108,28 @@ class VPF(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         Biases of every layer, visible first.
     top_prior_ : ndarray of shape (n_top,)
         Mean feed-forward activation of the top layer on the rows seen (``prior='data'``).
+    visible_mean_ : ndarray of shape (n_features,)
+        Mean of the rows seen (AIS base rates of :meth:`log_partition`).
     history_ : dict of lists
         ``'epoch'``, ``'objective'`` (the mean MPF objective K of the epoch's minibatches,
         before each update) and ``'time'`` (seconds).
     n_iter_ : int
         Epochs run.
     n_samples_seen_ : int
-        Rows that have entered ``top_prior_``.
+        Rows that have entered ``top_prior_`` and ``visible_mean_``.
     n_features_in_ : int
     feature_names_in_ : ndarray
 
     Notes
     -----
     The energy is ``E(y) = -sum_k b_k.y_k - sum_k y_{k+1}' W_k y_k - 1/2 sum_k y_k' U_k y_k``.
-    The objective in ``history_`` is ``K = mean over rows of sum over units of
-    exp((1/2 - y_j) z_j)``, where z_j is unit j's input: the flow out of the data per unit time
-    (Eq. 1, the epsilon factor dropped). Lower is better; it is 1 per unit for a model that
-    ignores the data.
+    The objective in ``history_`` is ``K = mean over rows and over all units (visible and
+    hidden) of exp((1/2 - y_j) z_j)``, where z_j is unit j's input: the text's flow out of the
+    data (Eq. 1) with its free time constant epsilon set to 1 / (number of units). Lower is
+    better; it is 1 for a model that ignores the data. Taking the mean over units rather than
+    the sum makes ``weight_decay`` mean the same at any network size; with the sum, the text's
+    lambda = 1e-4 lets the weights of a 784-196-196-64 DBM grow until every hidden unit is
+    off on the data (measured on MNIST; see the README).
 
     Examples
     --------
@@ -230,6 +237,7 @@ class VPF(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         self.lateral_components_ = lateral if self.lateral else None
         self.intercepts_ = [np.zeros(n, dtype=dtype) for n in sizes]
         self.top_prior_ = np.full(sizes[-1], 0.5)
+        self.visible_mean_ = np.zeros(sizes[0])
         self.n_samples_seen_ = 0
         self.n_iter_ = 0
         self.history_ = {"epoch": [], "objective": [], "time": []}
@@ -292,6 +300,7 @@ class VPF(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         seen = self.n_samples_seen_
         chunk_sum = act.mean(axis=0, dtype=np.float64) * n
         self.top_prior_ = (self.top_prior_ * seen + chunk_sum) / (seen + n)
+        self.visible_mean_ = (self._visible_mean() * seen + column_mean(X) * n) / (seen + n)
         self.n_samples_seen_ = seen + n
 
     def _infer(self, source, n, seed, epoch):
@@ -416,7 +425,8 @@ class VPF(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         Returns
         -------
         K : float
-            Mean over rows of the flow out of each completed row (lower is better).
+            Mean over rows and units of the flow out of each completed row (lower is
+            better; 1 for a model that ignores the data).
         """
         check_is_fitted(self)
         X, source = self._validate_input(X)
@@ -489,6 +499,99 @@ class VPF(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         _core.bm_generate(self._model(), n_samples, n_gibbs, top, seed, epoch, not binary, out,
                           on_main_thread())
         return out
+
+    def _visible_mean(self):
+        # models saved before visible_mean_ existed: uniform AIS base rates
+        return getattr(self, "visible_mean_", np.full(self.intercepts_[0].shape[0], 0.5))
+
+    def as_boltzmann_machine(self):
+        """The same model as a fitted :class:`pydbn.RBM` (one hidden layer) or
+        :class:`pydbn.DBM` (more), sharing no arrays with this estimator.
+
+        Both have this model's energy, so their log-likelihood tools apply: log Z by AIS or
+        enumeration, exact or AIS log p(x), free energies, Gibbs sampling. Their AIS base
+        rates come from the training rows' visible means (``visible_mean_``).
+
+        Returns
+        -------
+        model : RBM or DBM
+
+        Raises
+        ------
+        NotImplementedError
+            With lateral weights: neither estimator has intra-layer weights.
+        """
+        check_is_fitted(self)
+        if self.lateral:
+            raise NotImplementedError(
+                "a VPF model with lateral weights has no RBM or DBM equivalent (their AIS and "
+                "enumeration have no intra-layer weights)")
+        from .dbm import DBM
+        from .rbm import RBM
+
+        dtype = self._dtype()
+        W, b = self.components_, self.intercepts_
+        probe = np.zeros((1, b[0].shape[0]), dtype=dtype)
+        rng = check_random_state(self._seed)
+        if len(W) == 1:
+            model = RBM(W[0].shape[0], random_state=self.random_state)
+            model._initialize(probe, rng)
+            model.components_[...] = W[0]
+            model.intercept_visible_[...] = b[0]
+            model.intercept_hidden_[...] = b[1]
+        else:
+            model = DBM(tuple(w.shape[0] for w in W), pretrain=False,
+                        random_state=self.random_state)
+            model._initialize(probe, rng, pretrain=False)
+            for target, value in zip(model.components_ + model.intercepts_, W + b):
+                target[...] = value
+        model.visible_mean_ = self._visible_mean().copy()
+        model.n_samples_seen_ = self.n_samples_seen_
+        model.n_features_in_ = self.n_features_in_
+        if hasattr(self, "feature_names_in_"):
+            model.feature_names_in_ = self.feature_names_in_
+        return model
+
+    def log_partition(self, method="ais", **kwargs):
+        """log Z of the model (no lateral weights), by AIS or enumeration.
+
+        Parameters
+        ----------
+        method : {'ais', 'exact'}, default='ais'
+        **kwargs
+            Passed to :meth:`pydbn.RBM.log_partition` (one hidden layer) or
+            :meth:`pydbn.DBM.log_partition` (more): ``n_chains``, ``n_betas``,
+            ``random_state``, ``return_std`` and the enumeration limit.
+
+        Returns
+        -------
+        log_z : float (and its standard error with ``return_std=True``)
+        """
+        return self.as_boltzmann_machine().log_partition(method, **kwargs)
+
+    def log_likelihood(self, X, method="ais", *, log_z=None, **kwargs):
+        """log p(x) per row (no lateral weights).
+
+        One hidden layer: ``-F(x) - log Z``, exact given log Z. More: the DBM's exact sum over
+        hidden states ('exact') or its mean-field lower bound with AIS log Z ('ais').
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        method : {'ais', 'exact'}, default='ais'
+            How log Z (and, for a DBM, the sum over hidden states) is computed.
+        log_z : float, optional
+            A log Z computed earlier.
+        **kwargs
+            Passed to the equivalent model's ``log_likelihood``.
+
+        Returns
+        -------
+        log_p : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse="csr", dtype=self._dtype(), reset=False)
+        return self.as_boltzmann_machine().log_likelihood(X, method, log_z=log_z, **kwargs)
 
     def reconstruct(self, X, mask, n_gibbs=2, random_state=None):
         """Fill the unknown entries of X (a corrupted image's missing pixels).

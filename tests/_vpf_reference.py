@@ -182,9 +182,15 @@ def _weights(rows, weights):
     return w / w.sum()
 
 
+def _units(Y):
+    """|V|: the units of all layers (the objective is a mean over them, epsilon = 1 / |V|)."""
+    return sum(y.shape[1] for y in Y)
+
+
 def mpf_objective(Y, model, weights=None):
-    """K = mean over rows (or the weighted mean, weights normalised) of sum_k,j exp(alpha z)."""
-    w = _weights(len(Y[0]), weights)
+    """K = mean over rows (or the weighted mean, weights normalised) of the mean over all units
+    of exp(alpha z)."""
+    w = _weights(len(Y[0]), weights) / _units(Y)
     Z = inputs(Y, model)
     return float(sum(w @ np.exp((0.5 - y) * z).sum(axis=1) for y, z in zip(Y, Z)))
 
@@ -193,9 +199,9 @@ def mpf_gradients(Y, model, weights=None):
     """(gW, gU, gb): dK/dW_k = (G_{k+1}' Y_k + Y_{k+1}' G_k), dK/db_k = sum_r w_r G_k[r],
     dK/du_ij = the (i, j) entry of G_k' Y_k + Y_k' G_k (zero diagonal: the derivative with
     respect to the shared u_ij = u_ji), G = alpha * delta, rows weighted by w (1/m each by
-    default)."""
+    default) and divided by the number of units."""
     Ws, Us, bs = model
-    w = _weights(len(Y[0]), weights)[:, None]
+    w = _weights(len(Y[0]), weights)[:, None] / _units(Y)
     Z = inputs(Y, model)
     G = [(0.5 - y) * np.exp((0.5 - y) * z) for y, z in zip(Y, Z)]
     gW = [(w * G[k + 1]).T @ Y[k] + (w * Y[k + 1]).T @ G[k] for k in range(len(Ws))]
@@ -249,7 +255,7 @@ def mpf_hessian(Y, model, weights=None):
     y = np.hstack(Y)
     z = np.hstack(inputs(Y, model))
     a = 0.5 - y
-    c = _weights(len(y), weights)[:, None] * a * a * np.exp(a * z)
+    c = _weights(len(y), weights)[:, None] / y.shape[1] * a * a * np.exp(a * z)
     return np.einsum("ru,rup,ruq->pq", c, Phi, Phi)
 
 

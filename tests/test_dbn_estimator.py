@@ -905,7 +905,7 @@ def test_pickle_round_trip_and_deepcopy_give_identical_outputs(dtype):
 def test_clone_copies_parameters_and_no_fitted_state():
     params = dict(hidden_layer_sizes=(7, 5, 3), learning_rate=(0.1, 0.05, 0.02),
                   learning_rate_decay=(0.0, 0.5, 1.0), batch_size=7, n_iter=(1, 2, 1), method=["cd", "pcd", "pcd"], k=2, momentum=0.5,
-                  weight_decay=1e-4, visible="gaussian", propagate="sample",
+                  weight_decay=1e-4, visible="gaussian", propagate="sample", layer_init="transpose",
                   fine_tune="up-down", n_iter_fine_tune=1, learning_rate_fine_tune=0.02,
                   k_fine_tune=2, use_labels=False, transform_layers="all", random_state=4,
                   verbose=0)

@@ -563,6 +563,61 @@ def test_greedy_second_layer_raises_the_bound_above_the_rbm_likelihood(seed):
     assert kl2 < 0.02
 
 
+@pytest.mark.parametrize("extra", [0, 3])
+def test_transposed_layer_init_starts_the_bound_at_the_rbm_likelihood(extra):
+    # layer_init='transpose' starts the second RBM as the first one upside down (its first
+    # n_features hidden units; any further ones random): before it trains, its marginal over
+    # h_1 is the first RBM's own p(h_1), so the bound equals log p_RBM(v) (exactly without
+    # extra units; with them, up to their N(0, 0.01) weights)
+    X = GREEDY_X
+    n = X.shape[1]
+    dbn = DBN((2, n + extra), learning_rate=0.1, n_iter=[30, 0], batch_size=10,
+              layer_init="transpose", random_state=0).fit(X)
+    W1, b1, c1 = _rbm_params(dbn.rbms_[0])
+    W2, b2, c2 = _rbm_params(dbn.rbms_[1])
+    np.testing.assert_array_equal(W2[:n], W1.T)
+    np.testing.assert_array_equal(c2[:n], b1)
+    np.testing.assert_array_equal(b2, c1)
+    assert np.all(c2[n:] == 0) and (extra == 0 or 0 < np.abs(W2[n:]).max() < 0.1)
+    ll1 = DBN((2,), random_state=0, **GREEDY_LAYER1).fit(X).log_likelihood(X, "exact")
+    bound = dbn.lower_bound(X, "exact")
+    # (3 extra units with weights ~0.01 on 2 binary units: log p2(h) - log p1(h) varies with
+    # h by at most sum |W| / 2 ~ 0.03)
+    np.testing.assert_allclose(bound, ll1, rtol=0, atol=1e-10 if extra == 0 else 0.03)
+    # the random start is not the transposed RBM: its bound is lower, by the KL term
+    random = DBN((2, n + extra), learning_rate=0.1, n_iter=[30, 0], batch_size=10,
+                 random_state=0).fit(X)
+    assert random.lower_bound(X, "exact").mean() < ll1.mean() - 0.05
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_transposed_layer_init_keeps_the_greedy_guarantee_with_short_training(seed):
+    # from the transposed start the bound begins at log p_RBM(v) and PCD training of the top
+    # RBM on samples of q(h_1 | v) can only climb (up to the noise of its final iterate):
+    # 100 epochs suffice where the random start needs 800 (the test above)
+    X = GREEDY_X
+    rbm1 = DBN((2,), random_state=seed, **GREEDY_LAYER1).fit(X)
+    ll1 = rbm1.log_likelihood(X, "exact").mean()
+    fits = {init: DBN((2, X.shape[1]), learning_rate=[0.1, 0.02], n_iter=[30, 100],
+                      batch_size=10, propagate="sample", layer_init=init,
+                      random_state=seed).fit(X) for init in ("random", "transpose")}
+    transposed = fits["transpose"].lower_bound(X, "exact").mean()
+    assert transposed >= ll1 - 0.01
+    assert transposed > fits["random"].lower_bound(X, "exact").mean() + 0.01
+
+
+@pytest.mark.parametrize("case", ["narrower", "gaussian"])
+def test_transposed_layer_init_falls_back_to_random_where_the_prior_is_no_rbm(case):
+    X = GREEDY_X
+    n = X.shape[1]
+    sizes, visible = ((2, n - 1), "bernoulli") if case == "narrower" else ((2, n), "gaussian")
+    Xs = X if visible == "bernoulli" else (X - X.mean(0)) / (X.std(0) + 0.1)
+    fits = [DBN(sizes, n_iter=[3, 2], batch_size=10, visible=visible, layer_init=init,
+                random_state=0).fit(Xs) for init in ("random", "transpose")]
+    for a, b in zip(_rbm_params(fits[0].rbms_[1]), _rbm_params(fits[1].rbms_[1])):
+        np.testing.assert_array_equal(a, b)
+
+
 # ---------------------------------------------------------------------------------------------
 # 8. up-down fine-tuning
 # ---------------------------------------------------------------------------------------------

@@ -220,8 +220,8 @@ def ref_dcim_forward(X, Ws, bs, pm1):
 
 
 def ref_mpf(states, Ws, bs):
-    """MPF objective: mean over rows of sum over single-unit flips y -> y' of
-    exp((E(y) - E(y')) / 2), with E evaluated on every flipped configuration."""
+    """MPF objective: mean over rows and over the single-unit flips y -> y' (one per unit)
+    of exp((E(y) - E(y')) / 2), with E evaluated on every flipped configuration."""
     def energy(Y):
         e = -sum(y @ b for y, b in zip(Y, bs))
         return e - sum(np.einsum("ri,ij,rj->r", Y[k + 1], W, Y[k]) for k, W in enumerate(Ws))
@@ -233,7 +233,7 @@ def ref_mpf(states, Ws, bs):
             flipped = [s.copy() for s in states]
             flipped[k][:, j] = 1.0 - flipped[k][:, j]
             total += np.exp((base - energy(flipped)) / 2.0)
-    return float(total.mean())
+    return float(total.mean()) / sum(y.shape[1] for y in states)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -579,7 +579,7 @@ def test_dcim_estimator_predict_proba_on_random_parameters(examples):
 
 
 @TIERS
-def test_mpf_objective_equals_the_sum_of_flip_rates_over_every_unit(examples):
+def test_mpf_objective_equals_the_mean_flip_rate_over_every_unit(examples):
     def body(case, rows, seed):
         dtype, Ws, bs, _ = case
         rng = np.random.RandomState(seed)

@@ -40,8 +40,9 @@ typedef struct pdbn_vpf_train {
                                                                                                  \
     /* Minimum probability flow with one-bit-flip connectivity (text 003, Eq. 1-2): for the     \
      * full states y (states[k]: rows x sizes[k], 0/1), alpha = 1/2 - y, delta = exp(alpha z),  \
-     *     K = (1 / rows) sum_rows sum_k sum_j delta_kj                                        \
-     * (the flow out of the data at time epsilon, divided by epsilon). When grad_w / grad_lat / \
+     *     K = (1 / (rows |V|)) sum_rows sum_k sum_j delta_kj,  |V| = sum_k sizes[k]          \
+     * (the text's flow out of the data at time epsilon with epsilon = 1 / |V|: the mean flow   \
+     * per unit, so that weight decay means the same at any size). When grad_w / grad_lat /    \
      * grad_b are not NULL they receive dK/dW_k, dK/dU_k (per shared symmetric weight, zero    \
      * diagonal; an entry may be NULL where U_k is) and dK/db_k. */                            \
     int pdbn_mpf_##S(const pdbn_bm_##S *m, T *const *states, size_t rows, double *objective,     \

@@ -131,6 +131,17 @@ static void PDBN_FN(bm_upward)(const PDBN_FN(pdbn_bm) *m, real *const *y, size_t
     }
 }
 
+/* Units of all layers together, |V| of the text. The objective is the text's
+ * K = (eps / N) sum_k sum_j delta_j^(k) with the free time constant eps = 1 / |V|: the mean flow
+ * per unit, so that an L2 penalty's strength (lambda = 1e-4 in the text) does not depend on the
+ * size of the network. */
+static size_t PDBN_FN(bm_units)(const PDBN_FN(pdbn_bm) *m)
+{
+    size_t u = 0;
+    for (size_t k = 0; k <= m->n_hidden_layers; k++) u += m->sizes[k];
+    return u;
+}
+
 /* MPF objective (sum over the block's rows, in double) and, when g != NULL, the gradient of the
  * summed objective into g[k] (rows x sizes[k]: alpha * delta) - the caller turns it into
  * parameter gradients. y: the block's states; g: scratch that receives z first. */
@@ -213,9 +224,9 @@ int PDBN_FN(pdbn_mpf)(const PDBN_FN(pdbn_bm) *m, real *const *states, size_t row
     real *mem = pdbn_ws_take(&ws, elems, sizeof(real));
     for (size_t k = 0, at = 0; k <= L; at += rows * m->sizes[k], k++) g[k] = mem + at;
     const double total = PDBN_FN(bm_flow)(m, states, rows, g);
-    *objective = total / (double)rows;
-    PDBN_FN(bm_param_grads)(m, states, g, rows, (real)(1.0 / (double)rows), grad_w, grad_lat,
-                            grad_b);
+    const double per = (double)rows * (double)PDBN_FN(bm_units)(m);
+    *objective = total / per;
+    PDBN_FN(bm_param_grads)(m, states, g, rows, (real)(1.0 / per), grad_w, grad_lat, grad_b);
     pdbn_ws_free(&ws);
     return pdbn_poll(ctl, err);
 }
@@ -307,6 +318,7 @@ int PDBN_FN(pdbn_vpf_epoch)(const PDBN_FN(pdbn_bm) *m, const pdbn_vpf_train *cfg
     *objective = 0.0;
     if (n == 0) return PDBN_OK;
     const size_t n_batches = (n + cfg->batch_size - 1) / cfg->batch_size;
+    const size_t units = PDBN_FN(bm_units)(m);
     const size_t bmax = (n + n_batches - 1) / n_batches;
 
     /* every array the epoch writes, parameters first (their snapshot is also the E-step's
@@ -393,8 +405,9 @@ int PDBN_FN(pdbn_vpf_epoch)(const PDBN_FN(pdbn_bm) *m, const pdbn_vpf_train *cfg
          * the same samples as an E-step over the whole data set before the epoch */
         PDBN_FN(bm_upward)(&old, y, b, perm, lo, cfg->seed, cfg->epoch, 0, ext, z, words);
         /* M-step: one optimizer step down the flow of (x, h) (the ascent direction is -grad) */
-        total += PDBN_FN(bm_flow)(m, y, b, g) / (double)b;
-        PDBN_FN(bm_param_grads)(m, y, g, b, (real)(-1.0 / (double)b), gw, gl, gb);
+        const double per = (double)b * (double)units;
+        total += PDBN_FN(bm_flow)(m, y, b, g) / per;
+        PDBN_FN(bm_param_grads)(m, y, g, b, (real)(-1.0 / per), gw, gl, gb);
         *t += 1;
         for (size_t k = 0; k <= L; k++) {
             const size_t nk = m->sizes[k];
