@@ -102,6 +102,8 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=100, help="minibatch rows (default 100)")
     p.add_argument("--weight-decay", type=float, default=2e-4, help="L2 weight decay (default 2e-4)")
     p.add_argument("--momentum", type=float, default=0.5, help="momentum (default 0.5)")
+    p.add_argument("--b-momentum", default=None,
+                   help="(b) momentum, one value or one per layer (default: --momentum)")
     p.add_argument("--verbose", action="store_true", help="print a line per training epoch")
     p.add_argument("--threads", type=int, default=None,
                    help="limit every BLAS / OpenMP pool to this many threads (threadpoolctl); "
@@ -127,7 +129,8 @@ def parse_args(argv=None):
     g.add_argument("--b-epochs", default="15,20", help="epochs, one or per layer (default 15,20)")
     g.add_argument("--b-method", default="cd,pcd", help="'cd'/'pcd', one or per layer (default cd,pcd)")
     g.add_argument("--b-k", default="25,1", help="Gibbs steps, one or per layer (default 25,1)")
-    g.add_argument("--b-learning-rate", type=float, default=0.05, help="learning rate (0.05)")
+    g.add_argument("--b-learning-rate", default="0.05",
+                   help="learning rate, one value or one per layer (0.05)")
     g.add_argument("--b-learning-rate-decay", default="0",
                    help="per layer, one value or one per layer: epoch t uses learning_rate / "
                         "(1 + decay * t) (default 0, constant)")
@@ -173,6 +176,13 @@ def parse_args(argv=None):
         args.a_k = _per_layer(_int_list(args.a_k), len(args.a_layers), "--a-k")
         args.b_epochs = _per_layer(_int_list(args.b_epochs), len(args.b_layers), "--b-epochs")
         args.b_k = _per_layer(_int_list(args.b_k), len(args.b_layers), "--b-k")
+        args.b_momentum = _per_layer(
+            [float(s) for s in str(args.momentum if args.b_momentum is None
+                                   else args.b_momentum).split(",") if s.strip()],
+            len(args.b_layers), "--b-momentum")
+        args.b_learning_rate = _per_layer(
+            [float(s) for s in str(args.b_learning_rate).split(",") if s.strip()],
+            len(args.b_layers), "--b-learning-rate")
         args.b_learning_rate_decay = _per_layer(
             [float(s) for s in str(args.b_learning_rate_decay).split(",") if s.strip()],
             len(args.b_layers), "--b-learning-rate-decay")
@@ -320,18 +330,20 @@ def part_b(args):
           f"Larochelle & Murray), float32, no labels")
     print(f"- layers 784-{'-'.join(map(str, layers))}: "
           f"{_describe_layers(layers, args.b_epochs, args.b_method, args.b_k)}; batch "
-          f"{args.batch_size}, learning rate {args.b_learning_rate} / (1 + decay * epoch) with decay "
-          f"{', '.join(map(str, args.b_learning_rate_decay))} per layer, momentum {args.momentum}, "
+          f"{args.batch_size}, learning rate {', '.join(map(str, args.b_learning_rate))} per layer "
+          f"/ (1 + decay * epoch) with decay "
+          f"{', '.join(map(str, args.b_learning_rate_decay))} per layer, momentum "
+          f"{', '.join(map(str, args.b_momentum))} per layer, "
           f"weight decay {args.weight_decay}; top RBM trained on propagate='{args.b_propagate}', "
           f"layer_init='{args.b_layer_init}'")
     print(f"- bound: {args.n_samples} draws of q per row; AIS: {args.n_chains} chains, "
           f"{args.n_betas} inverse temperatures, base rates from the training data\n", flush=True)
 
     dbn = pydbn.DBN(
-        hidden_layer_sizes=layers, learning_rate=args.b_learning_rate,
+        hidden_layer_sizes=layers, learning_rate=list(args.b_learning_rate),
         learning_rate_decay=list(args.b_learning_rate_decay),
         batch_size=args.batch_size, n_iter=list(args.b_epochs), method=list(args.b_method),
-        k=list(args.b_k), momentum=args.momentum, weight_decay=args.weight_decay,
+        k=list(args.b_k), momentum=list(args.b_momentum), weight_decay=args.weight_decay,
         propagate=args.b_propagate, layer_init=args.b_layer_init, use_labels=False, random_state=args.seed,
         verbose=int(args.verbose))
     t0 = time.perf_counter()

@@ -238,6 +238,7 @@ class RBM(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
             state["components_"][:m, :nv] = weights
             state["intercept_visible_"][:nv] = visible
             state["intercept_hidden_"][:m] = hidden
+            del self._start_parameters  # used once: a pickled DBN does not carry the copy
         self.__dict__.update(state)
         self._reset_stream(rng)
 
