@@ -134,6 +134,9 @@ def parse_args(argv=None):
     g.add_argument("--b-learning-rate-decay", default="0",
                    help="per layer, one value or one per layer: epoch t uses learning_rate / "
                         "(1 + decay * t) (default 0, constant)")
+    g.add_argument("--b-learning-rate-schedule", default="inverse",
+                   help="'inverse' (learning_rate / (1 + decay * t)) or 'linear' (held for half "
+                        "the epochs, then linearly down), one or per layer (default inverse)")
     g.add_argument("--b-layer-init", choices=["random", "transpose"], default="random",
                    help="start of the top RBM: random, or layer 1 turned upside down (its first "
                         "784 hidden units; DBN(layer_init=...))")
@@ -183,6 +186,9 @@ def parse_args(argv=None):
         args.b_learning_rate = _per_layer(
             [float(s) for s in str(args.b_learning_rate).split(",") if s.strip()],
             len(args.b_layers), "--b-learning-rate")
+        args.b_learning_rate_schedule = _per_layer(
+            [s.strip() for s in args.b_learning_rate_schedule.split(",") if s.strip()],
+            len(args.b_layers), "--b-learning-rate-schedule")
         args.b_learning_rate_decay = _per_layer(
             [float(s) for s in str(args.b_learning_rate_decay).split(",") if s.strip()],
             len(args.b_layers), "--b-learning-rate-decay")
@@ -330,8 +336,9 @@ def part_b(args):
           f"Larochelle & Murray), float32, no labels")
     print(f"- layers 784-{'-'.join(map(str, layers))}: "
           f"{_describe_layers(layers, args.b_epochs, args.b_method, args.b_k)}; batch "
-          f"{args.batch_size}, learning rate {', '.join(map(str, args.b_learning_rate))} per layer "
-          f"/ (1 + decay * epoch) with decay "
+          f"{args.batch_size}, learning rate {', '.join(map(str, args.b_learning_rate))} per layer, "
+          f"schedule {', '.join(args.b_learning_rate_schedule)} (inverse: / (1 + decay * epoch)) "
+          f"with decay "
           f"{', '.join(map(str, args.b_learning_rate_decay))} per layer, momentum "
           f"{', '.join(map(str, args.b_momentum))} per layer, "
           f"weight decay {args.weight_decay}; top RBM trained on propagate='{args.b_propagate}', "
@@ -342,6 +349,7 @@ def part_b(args):
     dbn = pydbn.DBN(
         hidden_layer_sizes=layers, learning_rate=list(args.b_learning_rate),
         learning_rate_decay=list(args.b_learning_rate_decay),
+        learning_rate_schedule=list(args.b_learning_rate_schedule),
         batch_size=args.batch_size, n_iter=list(args.b_epochs), method=list(args.b_method),
         k=list(args.b_k), momentum=list(args.b_momentum), weight_decay=args.weight_decay,
         propagate=args.b_propagate, layer_init=args.b_layer_init, use_labels=False, random_state=args.seed,

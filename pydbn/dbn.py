@@ -23,8 +23,8 @@ from ._base import keep_input_attributes_on_failure
 from .rbm import RBM, _MAX_STEPS, _VISIBLE, _check_positive_int, _enumeration_limit, _label_array
 
 _HISTORY_ROWS = 1000
-_LAYER_PARAMS = ("learning_rate", "learning_rate_decay", "batch_size", "n_iter", "method", "k",
-                 "momentum", "weight_decay")
+_LAYER_PARAMS = ("learning_rate", "learning_rate_decay", "learning_rate_schedule", "batch_size",
+                 "n_iter", "method", "k", "momentum", "weight_decay")
 
 
 def _scalar_or_sequence(kind, low, closed="left"):
@@ -51,6 +51,9 @@ class DBN(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         Greedy training step size, one value or one per layer.
     learning_rate_decay : float or sequence of float, default=0.0
         Per layer: its RBM's epoch t uses ``learning_rate / (1 + learning_rate_decay * t)``.
+    learning_rate_schedule : {'inverse', 'linear'} or sequence, default='inverse'
+        Per layer: the decay above, or the RBM's 'linear' annealing (held for half the
+        epochs, then linearly down; see :class:`pydbn.RBM`).
     batch_size : int or sequence of int, default=10
         Minibatch size (and PCD chains) of each layer's RBM.
     n_iter : int or sequence of int, default=10
@@ -148,6 +151,7 @@ class DBN(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "learning_rate": _scalar_or_sequence(Real, 0, "neither"),
         "learning_rate_decay": _scalar_or_sequence(Real, 0),
+        "learning_rate_schedule": [StrOptions({"inverse", "linear"}), "array-like"],
         "batch_size": _scalar_or_sequence(Integral, 1),
         "n_iter": _scalar_or_sequence(Integral, 0),
         "method": [StrOptions({"pcd", "cd"}), "array-like"],
@@ -173,6 +177,7 @@ class DBN(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         *,
         learning_rate=0.1,
         learning_rate_decay=0.0,
+        learning_rate_schedule="inverse",
         batch_size=10,
         n_iter=10,
         method="pcd",
@@ -194,6 +199,7 @@ class DBN(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         self.hidden_layer_sizes = hidden_layer_sizes
         self.learning_rate = learning_rate
         self.learning_rate_decay = learning_rate_decay
+        self.learning_rate_schedule = learning_rate_schedule
         self.batch_size = batch_size
         self.n_iter = n_iter
         self.method = method

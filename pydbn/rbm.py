@@ -58,6 +58,13 @@ class RBM(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         Epoch t (counted from 0 over every fit / partial_fit pass) uses
         ``learning_rate / (1 + learning_rate_decay * t)`` (as :class:`pydbn.DBM`); 0 keeps the
         rate constant, as scikit-learn's BernoulliRBM does.
+    learning_rate_schedule : {'inverse', 'linear'}, default='inverse'
+        'inverse' is the decay above. 'linear' holds ``learning_rate`` for the first half of
+        ``n_iter`` epochs, then lowers it linearly so that epoch t of the second half runs
+        at ``learning_rate * (n_iter - t) / (n_iter - n_iter // 2)``. The last epoch then
+        runs at the smallest positive step, and ``partial_fit`` calls beyond ``n_iter``
+        keep it. This annealing of the final iterate gave the best CD-25 RBM on MNIST
+        (``benchmarks/quality_rbm_mnist.py``). ``learning_rate_decay`` is ignored.
     batch_size : int, default=10
         Examples per minibatch, and the number of persistent chains for ``method='pcd'``.
     n_iter : int, default=10
@@ -135,6 +142,7 @@ class RBM(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "learning_rate_decay": [Interval(Real, 0, None, closed="left")],
+        "learning_rate_schedule": [StrOptions({"inverse", "linear"})],
         # the core's limits: batch_size below 2^30, k a 32-bit unsigned int
         "batch_size": [Interval(Integral, 1, 2**30 - 1, closed="both")],
         "n_iter": [Interval(Integral, 0, None, closed="left")],
@@ -153,6 +161,7 @@ class RBM(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         *,
         learning_rate=0.1,
         learning_rate_decay=0.0,
+        learning_rate_schedule="inverse",
         batch_size=10,
         n_iter=10,
         verbose=0,
@@ -166,6 +175,7 @@ class RBM(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         self.n_components = n_components
         self.learning_rate = learning_rate
         self.learning_rate_decay = learning_rate_decay
+        self.learning_rate_schedule = learning_rate_schedule
         self.batch_size = batch_size
         self.n_iter = n_iter
         self.verbose = verbose
@@ -290,6 +300,11 @@ class RBM(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
 
     def _epoch_learning_rate(self):
         done = len(self.history_["epoch"])
+        if self.learning_rate_schedule == "linear":
+            n = max(int(self.n_iter), 1)
+            hold = n // 2
+            t = min(done, n - 1)
+            return float(self.learning_rate) * (1.0 if t < hold else (n - t) / (n - hold))
         return float(self.learning_rate) / (1.0 + float(self.learning_rate_decay) * done)
 
     def _check_vpf(self):

@@ -904,7 +904,7 @@ def test_pickle_round_trip_and_deepcopy_give_identical_outputs(dtype):
 
 def test_clone_copies_parameters_and_no_fitted_state():
     params = dict(hidden_layer_sizes=(7, 5, 3), learning_rate=(0.1, 0.05, 0.02),
-                  learning_rate_decay=(0.0, 0.5, 1.0), batch_size=7, n_iter=(1, 2, 1), method=["cd", "pcd", "pcd"], k=2, momentum=0.5,
+                  learning_rate_decay=(0.0, 0.5, 1.0), learning_rate_schedule=("inverse", "linear", "inverse"), batch_size=7, n_iter=(1, 2, 1), method=["cd", "pcd", "pcd"], k=2, momentum=0.5,
                   weight_decay=1e-4, visible="gaussian", propagate="sample", layer_init="transpose",
                   fine_tune="up-down", n_iter_fine_tune=1, learning_rate_fine_tune=0.02,
                   k_fine_tune=2, use_labels=False, transform_layers="all", random_state=4,
@@ -1129,4 +1129,18 @@ def test_learning_rate_decay_reaches_each_layer():
     assert [r.learning_rate_decay for r in dbn.rbms_] == [0.0, 2.0]
     with pytest.raises(ValueError, match="learning_rate_decay"):
         DBN(hidden_layer_sizes=(4, 3), learning_rate_decay=(0.0, 1.0, 2.0)).fit(X)
+
+
+def test_learning_rate_schedule_reaches_each_layer():
+    X = (np.random.default_rng(3).random((40, 6)) < 0.5).astype(float)
+    dbn = DBN(hidden_layer_sizes=(4, 3), learning_rate_schedule=("linear", "inverse"),
+              n_iter=4, random_state=0).fit(X)
+    assert [r.learning_rate_schedule for r in dbn.rbms_] == ["linear", "inverse"]
+    # the first layer is the stand-alone RBM with the same settings
+    from pydbn import RBM
+    rbm = RBM(4, learning_rate_schedule="linear", n_iter=4,
+              random_state=dbn.rbms_[0].random_state).fit(X)
+    np.testing.assert_array_equal(rbm.components_, dbn.rbms_[0].components_)
+    with pytest.raises(ValueError, match="learning_rate_schedule"):
+        DBN(hidden_layer_sizes=(4, 3), learning_rate_schedule="cosine").fit(X)
 

@@ -879,3 +879,24 @@ def test_epoch_t_runs_at_learning_rate_over_one_plus_decay_t(method):
     # decay 0 is the constant rate exactly
     zero = RBM(4, learning_rate=lr, learning_rate_decay=0.0, **dict(base, n_iter=3)).fit(X)
     np.testing.assert_array_equal(zero.components_, constant.components_)
+
+
+@pytest.mark.parametrize("method", ["pcd", "cd", "vpf"])
+def test_linear_schedule_holds_the_rate_for_half_the_epochs_then_anneals(method):
+    X = binary_data(60, 8, seed=5)
+    lr = 1e-3 if method == "vpf" else 0.05
+    base = dict(n_iter=0, batch_size=10, method=method, random_state=2)
+    # n_iter=5: hold 2 epochs, then lr * (5 - t) / 3 for t = 2, 3, 4; a further partial_fit
+    # keeps the last rate, lr / 3
+    rates = [lr, lr, lr, lr * 2 / 3, lr / 3, lr / 3]
+    annealed = RBM(4, learning_rate=lr, learning_rate_schedule="linear",
+                   learning_rate_decay=7.0,  # ignored by 'linear'
+                   **dict(base, n_iter=5)).fit(X)
+    annealed.partial_fit(X)
+    manual = RBM(4, learning_rate=lr, **base).fit(X)
+    for rate in rates:
+        manual.set_params(learning_rate=rate).partial_fit(X)
+    np.testing.assert_allclose(annealed.components_, manual.components_, rtol=1e-12, atol=0)
+    held = RBM(4, learning_rate=lr, **dict(base, n_iter=5)).fit(X)
+    held.partial_fit(X)
+    assert not np.allclose(annealed.components_, held.components_)
