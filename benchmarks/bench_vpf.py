@@ -75,8 +75,8 @@ PERMUTATION_CHUNK = 4096  # words per row of the shuffle stream (csrc/core/rng.c
 # symmetric with zero diagonal or None, b[k] the biases; layer 0 is visible. The energy is
 #     E(y) = - sum_k b_k.y_k - sum_k y_{k+1}' W_k y_k - 1/2 sum_k y_k' U_k y_k,
 # the input of unit j of layer k is z = b_k + y_{k-1} W_{k-1}' + y_{k+1} W_k + y_k U_k, and
-# MPF with one-bit-flip connectivity gives K = mean over rows of sum_units exp(alpha z),
-# alpha = 1/2 - y (text 003, Eq. 1-2; the epsilon factor dropped).
+# MPF with one-bit-flip connectivity gives K = mean over rows and over all |V| units of
+# exp(alpha z), alpha = 1/2 - y (text 003, Eq. 1-2 with epsilon = 1/|V|, as pydbn's core).
 
 def _expit(x):
     from scipy.special import expit

@@ -54,7 +54,11 @@ options, and the table prints what was actually run.
 
 Training settings (both parts, configurable): minibatches of 100 rows, weight
 decay 2e-4, momentum 0.5, a constant learning rate (0.1 in (a), 0.05 in (b));
-``--b-learning-rate-decay`` sets DBN's per-layer 1 / (1 + decay t) schedule in (b).
+In (b), ``--b-learning-rate`` and ``--b-momentum`` take one value per layer,
+``--b-learning-rate-decay`` sets DBN's per-layer 1 / (1 + decay t) schedule,
+``--b-learning-rate-schedule linear`` the RBM's hold-then-anneal schedule, and
+``--b-layer-init transpose`` starts the top RBM as layer 1 turned upside down
+(``DBN(layer_init='transpose')``: the bound then starts at layer 1's log p).
 
 Default run time: about 25-35 minutes on 2 otherwise idle cores (estimated
 from per-epoch times; part (a) a little more than half, most of it the two
@@ -193,12 +197,16 @@ def parse_args(argv=None):
             [float(s) for s in str(args.b_learning_rate_decay).split(",") if s.strip()],
             len(args.b_layers), "--b-learning-rate-decay")
     except ValueError as exc:
-        p.error(f"layer sizes, epochs and k are comma-separated integers ({exc})")
+        p.error(f"layer sizes, epochs and k are comma-separated integers, learning rates, "
+                f"decays and momenta comma-separated numbers ({exc})")
     args.a_method = _per_layer(args.a_method.split(","), len(args.a_layers), "--a-method")
     args.b_method = _per_layer(args.b_method.split(","), len(args.b_layers), "--b-method")
     for m in args.a_method + args.b_method:
         if m not in ("cd", "pcd"):
             p.error(f"unknown method {m!r}: use 'cd' or 'pcd'")
+    for s in args.b_learning_rate_schedule:
+        if s not in ("inverse", "linear"):
+            p.error(f"unknown learning-rate schedule {s!r}: use 'inverse' or 'linear'")
     if len(args.b_layers) < 2:
         p.error("--b-layers needs at least two layers (a DBN, not an RBM)")
     return args

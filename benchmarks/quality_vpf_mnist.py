@@ -239,7 +239,7 @@ def _monitor(model):
     """Last-epoch training monitor: pseudo-likelihood (CD / PCD) or MPF objective (VPF)."""
     h = model.history_
     if "objective" in h:
-        return f"MPF objective {h['objective'][-1]:.2f}" if h["objective"] else "-"
+        return f"MPF objective {h['objective'][-1]:.4f}" if h["objective"] else "-"
     return (f"pseudo-likelihood {h['pseudo_likelihood'][-1]:.2f}"
             if h["pseudo_likelihood"] else "-")
 
@@ -449,7 +449,7 @@ def part_b(args, label, X_grey, X_test_grey, is_mnist):
         fit_time = time.perf_counter() - t0
         epochs = model.history_["time"]
         print(f"{name} {arch[name]}: fit {fit_time:.1f} s ({sum(epochs):.1f} s in {len(epochs)} "
-              f"epochs), MPF objective {model.history_['objective'][-1]:.2f}, mean top prior "
+              f"epochs), MPF objective {model.history_['objective'][-1]:.4f}, mean top prior "
               f"{float(np.mean(model.top_prior_)):.3f}", flush=True)
         drawn = {}
         for prior in ("uniform", "data"):

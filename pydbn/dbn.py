@@ -77,14 +77,16 @@ class DBN(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
     layer_init : {'random', 'transpose'}, default='random'
         Starting point of each layer above the first: small random weights
         (scikit-learn's RBM initialization), or the layer below turned upside down
-        ('transpose', Hinton, Osindero & Teh 2006, Section 4): its first n hidden units take
-        the transposed weights and the visible biases of the RBM two levels down, its visible
-        biases that RBM's hidden biases, and any further hidden units start random. The new
-        RBM then begins as the prior over h that the lower RBM already defines, so the
-        variational bound starts equal to the lower RBM's log-likelihood and greedy training
-        only has to improve on it. Applies to a layer at least as wide as the layer two
-        below it (else it starts random; also above Gaussian visible units, whose prior over
-        h is not an RBM's).
+        ('transpose', Hinton, Osindero & Teh 2006, Section 4): with m the number of visible
+        units of the RBM directly below, the new RBM's first m hidden units take that RBM's
+        transposed weights and visible biases, its visible biases take that RBM's hidden
+        biases, and any further hidden units start random. The new RBM then begins as the
+        prior over h that the RBM below already defines, so the variational bound starts
+        equal to that RBM's log-likelihood (up to the small random weights of extra units and
+        of label units); training on samples of q(h | v) (``propagate='sample'``) then
+        maximizes the bound's term from there. Applies to a layer with at least m hidden
+        units (else it starts random; also above Gaussian visible units, whose prior over h
+        is not an RBM's).
     fine_tune : {None, 'up-down'}, default=None
         After greedy training, run ``n_iter_fine_tune`` epochs of the up-down algorithm
         (Hinton et al. 2006, Appendix B), with labels when ``fit`` was given ``y``.
@@ -146,6 +148,10 @@ class DBN(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
     >>> dbn.transform(X).shape
     (100, 4)
     """
+
+    # parameters added after models of this format were first saved: their values for them
+    layer_init = "random"
+    learning_rate_schedule = "inverse"
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
@@ -346,7 +352,9 @@ class DBN(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
             if i > 0 and self.propagate == "sample":
                 rbm._sample_input = True
             if i > 0 and self.layer_init == "transpose":
-                rbm._start_parameters = self._transposed_start(i)
+                start = self._transposed_start(i)
+                if start is not None:
+                    rbm._start_parameters = start
             train = data
             if top and labels is not None:
                 rbm._n_labels = len(classes)

@@ -62,8 +62,9 @@ class RBM(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         'inverse' is the decay above. 'linear' holds ``learning_rate`` for the first half of
         ``n_iter`` epochs, then lowers it linearly so that epoch t of the second half runs
         at ``learning_rate * (n_iter - t) / (n_iter - n_iter // 2)``. The last epoch then
-        runs at the smallest positive step, and ``partial_fit`` calls beyond ``n_iter``
-        keep it. This annealing of the final iterate gave the best CD-25 RBM on MNIST
+        runs at ``learning_rate / (n_iter - n_iter // 2)``, and ``partial_fit`` calls
+        beyond ``n_iter`` keep that step. (Epoch ``n_iter // 2`` also runs at the full
+        rate; ``n_iter <= 2`` never anneals.) This annealing of the final iterate gave the best CD-25 RBM on MNIST
         (``benchmarks/quality_rbm_mnist.py``). ``learning_rate_decay`` is ignored.
     batch_size : int, default=10
         Examples per minibatch, and the number of persistent chains for ``method='pcd'``.
@@ -82,6 +83,8 @@ class RBM(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         probability flow objective of the (v, h) pairs - no Gibbs chains. With 'vpf',
         ``learning_rate`` is Adam's step size (the text uses 1e-3; the default 0.1 is far too
         large), ``k`` and ``momentum`` are not used, and the visible units must be binary.
+        The flow objective is a mean over rows and units, so ``weight_decay`` weighs about
+        (n_features + n_components) times more against it than against CD's gradient.
     k : int, default=1
         Gibbs steps per parameter update.
     momentum : float in [0, 1), default=0.0
@@ -205,10 +208,13 @@ class RBM(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
     # softmax group. _sample_input trains on Bernoulli samples of each minibatch's rows (a
     # DBN's greedy training with propagate='sample'). _start_parameters (weights, visible
     # biases, hidden biases) overwrite the leading block of a fresh random initialization
-    # (DBN(layer_init='transpose')). All are set by pydbn.DBN, never by users.
+    # (DBN(layer_init='transpose'); views of the lower RBM's arrays, consumed by
+    # _initialize). All are set by pydbn.DBN, never by users.
     _n_labels = 0
     _sample_input = False
     _start_parameters = None
+    # a parameter added after models of this format were first saved: its value for them
+    learning_rate_schedule = "inverse"
     # a DBM's pre-training doubles the input of a layer that has two neighbours in the DBM
     _up_scale = 1.0
     _down_scale = 1.0

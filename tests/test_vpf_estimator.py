@@ -1407,6 +1407,9 @@ def test_log_partition_and_log_likelihood_equal_the_enumerated_energy(sizes):
     else:  # the DBM's mean-field bound: below log p, by the KL of the factorial posterior
         assert np.all(ll <= log_p + (log_z - ais) + 1e-9)
         assert ll.mean() > log_p.mean() - 0.5
+    # without random_state AIS continues the model's own stream: a fresh estimate per call
+    first, second = (vpf.log_partition("ais", n_chains=20, n_betas=500) for _ in range(2))
+    assert first != second and abs(first - second) < 0.2
     # visible_mean_: the AIS base rates are the data's column means
     np.testing.assert_allclose(vpf.visible_mean_, X.mean(axis=0), rtol=0, atol=1e-12)
 
