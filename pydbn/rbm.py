@@ -64,8 +64,9 @@ class RBM(FormatVersionMixin, StreamMixin, ClassNamePrefixFeaturesOutMixin, Tran
         at ``learning_rate * (n_iter - t) / (n_iter - n_iter // 2)``. The last epoch then
         runs at ``learning_rate / (n_iter - n_iter // 2)``, and ``partial_fit`` calls
         beyond ``n_iter`` keep that step. (Epoch ``n_iter // 2`` also runs at the full
-        rate; ``n_iter <= 2`` never anneals.) This annealing of the final iterate gave the best CD-25 RBM on MNIST
-        (``benchmarks/quality_rbm_mnist.py``). ``learning_rate_decay`` is ignored.
+        rate; ``n_iter <= 2`` never anneals.) This annealing of the final iterate gave the
+        best CD-25 RBM on MNIST (``benchmarks/quality_rbm_mnist.py``) and the DBN bound of
+        Salakhutdinov & Murray. ``learning_rate_decay`` is ignored.
     batch_size : int, default=10
         Examples per minibatch, and the number of persistent chains for ``method='pcd'``.
     n_iter : int, default=10

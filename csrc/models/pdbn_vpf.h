@@ -42,9 +42,9 @@ typedef struct pdbn_vpf_train {
      * full states y (states[k]: rows x sizes[k], 0/1), alpha = 1/2 - y, delta = exp(alpha z),  \
      *     K = (1 / (rows |V|)) sum_rows sum_k sum_j delta_kj,  |V| = sum_k sizes[k]          \
      * (the text's flow out of the data at time epsilon with epsilon = 1 / |V|: the mean flow   \
-     * per unit, so that weight decay means the same at any size). When grad_w / grad_lat /    \
-     * grad_b are not NULL they receive dK/dW_k, dK/dU_k (per shared symmetric weight, zero    \
-     * diagonal; an entry may be NULL where U_k is) and dK/db_k. */                            \
+     * per unit, against which the text's lambda = 1e-4 trains its networks). When grad_w /    \
+     * grad_lat / grad_b are not NULL they receive dK/dW_k, dK/dU_k (per shared symmetric      \
+     * weight, zero diagonal; an entry may be NULL where U_k is) and dK/db_k. */               \
     int pdbn_mpf_##S(const pdbn_bm_##S *m, T *const *states, size_t rows, double *objective,     \
                      T *const *grad_w, T *const *grad_lat, T *const *grad_b,                     \
                      const pdbn_control *ctl, pdbn_error *err);                                  \
