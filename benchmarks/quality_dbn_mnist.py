@@ -88,6 +88,10 @@ def _int_list(text):
     return tuple(int(s) for s in str(text).split(",") if s.strip())
 
 
+def _float_list(text):
+    return tuple(float(s) for s in str(text).split(",") if s.strip())
+
+
 def _per_layer(values, n_layers, name):
     values = list(values)
     if len(values) == 1:
@@ -184,17 +188,16 @@ def parse_args(argv=None):
         args.b_epochs = _per_layer(_int_list(args.b_epochs), len(args.b_layers), "--b-epochs")
         args.b_k = _per_layer(_int_list(args.b_k), len(args.b_layers), "--b-k")
         args.b_momentum = _per_layer(
-            [float(s) for s in str(args.momentum if args.b_momentum is None
-                                   else args.b_momentum).split(",") if s.strip()],
+            _float_list(args.momentum if args.b_momentum is None else args.b_momentum),
             len(args.b_layers), "--b-momentum")
         args.b_learning_rate = _per_layer(
-            [float(s) for s in str(args.b_learning_rate).split(",") if s.strip()],
+            _float_list(args.b_learning_rate),
             len(args.b_layers), "--b-learning-rate")
         args.b_learning_rate_schedule = _per_layer(
             [s.strip() for s in args.b_learning_rate_schedule.split(",") if s.strip()],
             len(args.b_layers), "--b-learning-rate-schedule")
         args.b_learning_rate_decay = _per_layer(
-            [float(s) for s in str(args.b_learning_rate_decay).split(",") if s.strip()],
+            _float_list(args.b_learning_rate_decay),
             len(args.b_layers), "--b-learning-rate-decay")
     except ValueError as exc:
         p.error(f"layer sizes, epochs and k are comma-separated integers, learning rates, "
